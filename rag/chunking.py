@@ -1,0 +1,161 @@
+"""Sentence-aware chunking for Italian and English with stable, content-derived chunk ids.
+
+The sentence splitter is rule-based (no downloads): a boundary is terminal punctuation,
+optional closing quotes, whitespace, then a capital, digit or opening quote; known
+abbreviations, initials, numbers ("1.500", "3.5") and text inside «…»/“…” never split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from .types import Article, Chunk
+
+# Never end a sentence: titles and abbreviations that always precede more text.
+_ALWAYS_CONTINUE = frozenset(
+    """sig sigg sig.ra sig.na dott dott.ssa dr prof prof.ssa ing avv arch geom on sen mons gen col cap
+    mr mrs ms mx st jr sr rev hon vs v no nr n pag pp p art fig figg es ca cfr tel vol ed eds op cit
+    ca. approx dept est fig. jan feb mar apr jun jul aug sep sept oct nov dec gen feb apr mag giu lug
+    ago set sett ott nov dic""".split()
+)
+# May end a sentence: only when the next word is a typical sentence opener.
+_MAY_END = frozenset("ecc etc ltd inc corp co spa srl s.p.a s.r.l u.s u.k u.s.a e.g i.e a.c d.c".split())
+_OPENERS = frozenset(
+    """il lo la i gli le un una uno l questo questa questi queste quel quella in a per con da di dal nel
+    ma e poi non si ci è sono ha hanno anche secondo inoltre intanto oggi ieri domani tuttavia
+    the a an this that these those it its in on at for but and then there they he she we i
+    however today yesterday meanwhile also""".split()
+)
+_CLOSERS = "\"'”’»)]"
+_OPENING = "\"'“‘«(["
+_TERMINAL = re.compile(r"[.!?…]+")
+_WORD_BEFORE = re.compile(r"([\w.'’-]+)$")
+_PAIRS = {"«": "»", "“": "”"}
+
+
+def _quote_depths(text: str) -> list[int]:
+    """Depth of «…»/“…” quoting at each character (straight double quotes toggle)."""
+    depths = [0] * (len(text) + 1)
+    depth = 0
+    straight_open = False
+    for i, char in enumerate(text):
+        if char in _PAIRS:
+            depth += 1
+        elif char in _PAIRS.values():
+            depth = max(0, depth - 1)
+        elif char == '"':
+            straight_open = not straight_open
+            depth += 1 if straight_open else -1
+            depth = max(0, depth)
+        elif char == "\n":
+            depth, straight_open = 0, False  # quotes never span paragraphs
+        depths[i + 1] = depth
+    return depths
+
+
+def _is_boundary(text: str, dot_start: int, after: int, next_word: str, depth: int) -> bool:
+    if depth > 0:
+        return False
+    nxt = text[after] if after < len(text) else ""
+    if not nxt or not (nxt.isupper() or nxt.isdigit() or nxt in _OPENING):
+        return False
+    if text[dot_start] != ".":
+        return True  # ! ? … end sentences whatever precedes them
+    match = _WORD_BEFORE.search(text[:dot_start])
+    if not match:
+        return True
+    word = match.group(1).casefold().strip("'’-")
+    if re.fullmatch(r"[a-zà-ý]", word.rsplit("-", 1)[-1]):
+        return False  # an initial: "J. Farley", "Jean-D. Senard"
+    if word in _ALWAYS_CONTINUE:
+        return False
+    if word in _MAY_END or re.fullmatch(r"([a-z]{1,2}\.)+[a-z]{1,2}", word):
+        return next_word.casefold().strip(_OPENING) in _OPENERS
+    return True
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) in `text`, whitespace trimmed; line breaks always end a sentence.
+
+    Example: "Costa 1.500 euro. Arriva nel 2028." -> [(0, 17), (18, 34)]
+    """
+    depths = _quote_depths(text)
+    cuts: list[int] = []
+    for match in _TERMINAL.finditer(text):
+        end = match.end()
+        while end < len(text) and text[end] in _CLOSERS:
+            end += 1
+        if end >= len(text) or not text[end].isspace():
+            continue  # "1.500", "3.5", "S.p.A" inside a word
+        after = end
+        while after < len(text) and text[after] in " \t":
+            after += 1
+        if after < len(text) and text[after] == "\n":
+            continue  # the line break below ends it anyway
+        next_word = text[after:].split(maxsplit=1)[0] if text[after:].strip() else ""
+        if _is_boundary(text, match.start(), after, next_word, depths[end]):
+            cuts.append(end)
+    for line_break in re.finditer(r"\n", text):
+        cuts.append(line_break.start())
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for cut in sorted(set(cuts)) + [len(text)]:
+        segment = text[start:cut]
+        if segment.strip():
+            left = start + (len(segment) - len(segment.lstrip()))
+            right = start + len(segment.rstrip())
+            spans.append((left, right))
+        start = cut
+    return spans
+
+
+def chunk_id(article: Article, start: int, text: str) -> str:
+    """Stable id from the passage, its position and its article's metadata.
+
+    Unchanged text keeps its id (re-ingest is a no-op); a changed title or date gives new ids,
+    so no chunk keeps stale metadata.
+    """
+    key = "\x1f".join([article.id, article.title, article.date, article.language, article.publication])
+    return hashlib.sha256(f"{key}\x1f{start}\x1f{text}".encode()).hexdigest()[:24]
+
+
+def chunk_article(article: Article, size: int = 700, overlap: int = 150) -> list[Chunk]:
+    """Group whole sentences into chunks of about `size` characters.
+
+    The next chunk repeats the last sentences of the previous one, up to `overlap` characters.
+    A sentence longer than `size` is a chunk of its own: sentences are never cut.
+    """
+    if size <= 0 or overlap < 0 or overlap >= size:
+        raise ValueError(f"chunk size must be > 0 and overlap in [0, size): got {size}, {overlap}")
+    sentences = split_sentences(article.text)
+    chunks: list[Chunk] = []
+    i = 0
+    while i < len(sentences):
+        j = i
+        while j + 1 < len(sentences) and sentences[j + 1][1] - sentences[i][0] <= size:
+            j += 1
+        start, end = sentences[i][0], sentences[j][1]
+        text = article.text[start:end]
+        chunks.append(
+            Chunk(
+                id=chunk_id(article, start, text),
+                article_id=article.id,
+                title=article.title,
+                date=article.date,
+                language=article.language,
+                publication=article.publication,
+                text=text,
+                start=start,
+                end=end,
+                index=len(chunks),
+            )
+        )
+        if j + 1 >= len(sentences):
+            break
+        # step back over whole sentences that fit in the overlap, but always move forward
+        nxt = j + 1
+        while nxt - 1 > i and end - sentences[nxt - 1][0] <= overlap:
+            nxt -= 1
+        i = nxt
+    return chunks

@@ -1,0 +1,270 @@
+"""The `rag` command: thin. Parse arguments, build settings, call the library, translate errors.
+
+Results go to stdout; progress, logs and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import RagError
+
+log = logging.getLogger("rag")
+
+
+def _shared_options(parser: argparse.ArgumentParser) -> None:
+    # default=SUPPRESS lets these appear before or after the subcommand without clobbering each other
+    parser.add_argument(
+        "--corpus", action="append", type=Path, default=argparse.SUPPRESS, metavar="DIR",
+        help="article folder (repeatable: several folders form one corpus); default corpus/",
+    )  # fmt: skip
+    parser.add_argument(
+        "--index", type=Path, default=argparse.SUPPRESS, metavar="DIR",
+        help="index folder; default index/, or one derived from a non-default corpus",
+    )  # fmt: skip
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Question answering over news articles, offline.")
+    _shared_options(parser)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="clean, chunk and index the corpus (incremental)")
+    p.add_argument("--rebuild", action="store_true", help="drop the vectors and index everything again")
+    _shared_options(p)
+
+    p = sub.add_parser("ask", help="answer one question")
+    p.add_argument("question", help="the question, in Italian or English")
+    p.add_argument("--json", action="store_true", help="print the Answer object as JSON, nothing else")
+    p.add_argument("--k", type=int, default=None, help="passages to retrieve")
+    _shared_options(p)
+
+    p = sub.add_parser("chat", help="interactive questions in the terminal")
+    p.add_argument("--k", type=int, default=None, help="passages to retrieve")
+    _shared_options(p)
+
+    p = sub.add_parser("ui", help="serve the chat in the browser")
+    p.add_argument("--host", default=None, help="default 127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default 7860")
+    p.add_argument("--share", action="store_true", help="ask Gradio for a public link (off by default)")
+    _shared_options(p)
+
+    p = sub.add_parser("doctor", help="check the model, the embedder and the index")
+    _shared_options(p)
+
+    p = sub.add_parser("model", help="assemble and verify the packaged local model")
+    _shared_options(p)
+    return parser
+
+
+def make_settings(args: argparse.Namespace) -> Any:
+    from .settings import Settings
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "corpus", None):
+        overrides["corpus"] = tuple(args.corpus)
+    if getattr(args, "index", None):
+        overrides["index"] = args.index
+    for name in ("host", "port"):
+        if getattr(args, name, None) is not None:
+            overrides[name] = getattr(args, name)
+    return Settings(**overrides)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to fd 1 (native libraries included) to stderr for a while."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _progress_bar(desc: str) -> Any:
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="chunk", file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Any) -> int:
+    from .ingest import ingest
+    from .service import build_service
+
+    service = build_service(settings)
+    report = ingest(settings, service.store, rebuild=args.rebuild, progress=_progress_bar("embedding"))
+    for line in report.skipped_files:
+        print(f"warning: {line}", file=sys.stderr)
+    print(
+        f"{report.articles} articles, {report.chunks} chunks in {service.store.location} "
+        f"(added {report.added}, removed {report.removed}, unchanged {report.unchanged})"
+    )
+    return 0
+
+
+def _print_answer(answer: Any) -> None:
+    print(answer.answer)
+    for c in answer.citations:
+        print(f"  [{c.marker}] {c.title} ({c.date or 'n.d.'}, {c.publication}): {c.text[:160]}…")
+
+
+def cmd_ask(args: argparse.Namespace, settings: Any) -> int:
+    from .service import build_service
+    from .types import Answer
+
+    service = build_service(settings)
+    if args.json:
+        with stdout_to_stderr():
+            answer = service.pipeline.ask(args.question, k=args.k)
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    final = None
+    for item in service.pipeline.stream(args.question, k=args.k):
+        if isinstance(item, Answer):
+            final = item
+        else:
+            print(item, end="", file=sys.stderr, flush=True)
+    print("", file=sys.stderr)
+    if final is not None:
+        _print_answer(final)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, settings: Any) -> int:
+    from .service import build_service
+    from .types import Answer
+
+    service = build_service(settings)
+    print("Ask about the articles (empty line or Ctrl-D to quit).", file=sys.stderr)
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        try:
+            for item in service.pipeline.stream(question, k=args.k):
+                if isinstance(item, Answer):
+                    print("\r\033[K", end="")
+                    _print_answer(item)
+                else:
+                    print(item, end="", flush=True)
+        except RagError as e:
+            print(f"error: {e}", file=sys.stderr)
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace, settings: Any) -> int:
+    from ui.app import launch
+
+    launch(settings, share=args.share)
+    return 0
+
+
+def cmd_model(args: argparse.Namespace, settings: Any) -> int:
+    from .model_files import PACKAGED_MODELS, ensure_model
+
+    model = PACKAGED_MODELS.get(settings.llm)
+    if model is None:
+        print(f"RAG_LLM is '{settings.llm}': no packaged model to prepare.")
+        return 0
+    path = ensure_model(model, settings.cache_dir)
+    print(f"{model.name}: {path} (size and sha256 verified)")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Any) -> int:
+    from .embeddings import make_embeddings
+    from .ingest import read_manifest
+    from .llm import describe_llm
+    from .model_files import PACKAGED_MODELS, model_status
+    from .store import ChunkStore
+
+    problems = 0
+
+    def report(ok: bool, what: str) -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        print(f"[{'ok' if ok else 'FAIL'}] {what}")
+
+    model = PACKAGED_MODELS.get(settings.llm)
+    if model is not None:
+        report(*model_status(model, settings.cache_dir))
+    else:
+        report(True, f"LLM: {describe_llm(settings)} (external; not checked)")
+    try:
+        embeddings = make_embeddings(settings)
+        embeddings.embed_query("prova")
+        store = ChunkStore(settings, embeddings)
+        report(True, f"embedder: {store.embedder}")
+        built = store.built_with()
+        report(built == store.embedder, f"index at {store.location} built with {built}")
+        chunks = store.all_chunks()
+        articles = sorted({c.article_id for c in chunks})
+        report(bool(chunks), f"{len(articles)} articles, {len(chunks)} chunks indexed")
+    except RagError as e:
+        report(False, str(e))
+    manifest = read_manifest(settings)
+    if manifest:
+        print(f"manifest: {settings.manifest_path} (built {manifest.get('built_at')})")
+    return 0 if problems == 0 else 1
+
+
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "ask": cmd_ask,
+    "chat": cmd_chat,
+    "ui": cmd_ui,
+    "doctor": cmd_doctor,
+    "model": cmd_model,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = make_settings(args)
+        return COMMANDS[args.command](args, settings)
+    except RagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Corpus -> chunks -> store, incrementally: only new chunks are embedded, stale ones are removed.
+
+Chunk ids come from content, so a second run over unchanged files writes nothing; a changed
+article's old chunks are replaced, a deleted article's chunks are removed. The manifest
+(index/manifest.json) summarises what the index holds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .chunking import chunk_article
+from .corpus import load_corpus
+from .settings import Settings
+from .store import ChunkStore
+from .types import Article, IngestReport
+
+Progress = Callable[[int, int], None]
+
+
+def ingest(settings: Settings, store: ChunkStore, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
+    loaded = load_corpus(settings.corpus)
+    chunks = [c for a in loaded.articles for c in chunk_article(a, settings.chunk_size, settings.chunk_overlap)]
+    store.open_for_writing(rebuild=rebuild)
+    existing = store.stored_ids()
+    wanted = {c.id for c in chunks}
+    to_add = [c for c in chunks if c.id not in existing]
+    to_delete = sorted(existing - wanted)
+    store.write(to_add, to_delete, progress=progress)
+    report = IngestReport(
+        articles=len(loaded.articles),
+        chunks=len(chunks),
+        added=len(to_add),
+        removed=len(to_delete),
+        unchanged=len(wanted & existing),
+        skipped_files=loaded.skipped,
+    )
+    write_manifest(settings, store, loaded.articles, {a.id: sum(c.article_id == a.id for c in chunks) for a in loaded.articles})
+    return report
+
+
+def write_manifest(settings: Settings, store: ChunkStore, articles: list[Article], chunk_counts: dict[str, int]) -> None:
+    manifest = {
+        "embedder": store.embedder,
+        "store": store.location,
+        "collection": settings.collection_name,
+        "revision": store.revision(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "corpus": [str(p) for p in settings.corpus],
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "chunks": sum(chunk_counts.values()),
+        "articles": [
+            {
+                "id": a.id,
+                "title": a.title,
+                "date": a.date,
+                "language": a.language,
+                "publication": a.publication,
+                "source": a.source_path,
+                "chunks": chunk_counts.get(a.id, 0),
+            }
+            for a in articles
+        ],
+    }
+    path = settings.manifest_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_manifest(settings: Settings) -> dict[str, Any] | None:
+    path: Path = settings.manifest_path
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+    except (OSError, ValueError):
+        return None

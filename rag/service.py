@@ -1,0 +1,39 @@
+"""Wiring: build the store, retriever and pipeline from settings (parts can be passed in for tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from .answer import Pipeline
+from .embeddings import make_embeddings
+from .llm import make_chat_model
+from .retrieval import HybridRetriever
+from .settings import Settings
+from .store import ChunkStore
+
+
+@dataclass
+class Service:
+    settings: Settings
+    store: ChunkStore
+    retriever: HybridRetriever
+    _chat_model: BaseChatModel | None = None
+    _pipeline: Pipeline | None = None
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The answering pipeline; the chat model is built (and the local model loaded) on first use."""
+        if self._pipeline is None:
+            chat_model = self._chat_model or make_chat_model(self.settings)
+            self._pipeline = Pipeline(self.settings, self.retriever, chat_model)
+        return self._pipeline
+
+
+def build_service(
+    settings: Settings, embeddings: Embeddings | None = None, chat_model: BaseChatModel | None = None
+) -> Service:
+    store = ChunkStore(settings, embeddings or make_embeddings(settings))
+    return Service(settings=settings, store=store, retriever=HybridRetriever(settings, store), _chat_model=chat_model)

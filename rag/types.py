@@ -1,0 +1,134 @@
+"""The data that travels through the pipeline: Article -> Chunk -> Hit -> Answer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    """One cleaned article. `text` is the cleaned body that chunk offsets point into."""
+
+    id: str
+    title: str
+    date: str  # ISO yyyy-mm-dd, or "" when unknown
+    language: str  # "it" | "en"
+    text: str
+    author: str = ""
+    publication: str = "unknown"
+    source_path: str = ""
+    content_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of an article. `text == article.text[start:end]`."""
+
+    id: str
+    article_id: str
+    title: str
+    date: str
+    language: str
+    publication: str
+    text: str
+    start: int
+    end: int
+    index: int
+
+    def metadata(self) -> dict[str, Any]:
+        """Flat metadata as stored next to the vector in Chroma."""
+        data = asdict(self)
+        data.pop("text")
+        data["chunk_id"] = data.pop("id")
+        return data
+
+    @classmethod
+    def from_stored(cls, text: str, meta: dict[str, Any]) -> Chunk:
+        return cls(
+            id=str(meta["chunk_id"]),
+            article_id=str(meta["article_id"]),
+            title=str(meta.get("title", "")),
+            date=str(meta.get("date", "")),
+            language=str(meta.get("language", "")),
+            publication=str(meta.get("publication", "unknown")),
+            text=text,
+            start=int(meta.get("start", 0)),
+            end=int(meta.get("end", 0)),
+            index=int(meta.get("index", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the scores of each retriever."""
+
+    chunk: Chunk
+    rank: int
+    score: float
+    dense_score: float | None = None
+    keyword_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    marker: int
+    article_id: str
+    title: str
+    date: str
+    publication: str
+    chunk_id: str
+    text: str
+    sentence: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    rank: int
+    chunk_id: str
+    article_id: str
+    title: str
+    score: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Timings:
+    retrieve_ms: int = 0
+    ttft_ms: int = 0
+    generate_ms: int = 0
+    total_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    language: str
+    answer: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+    raw_answer: str = ""  # the model's text before citation clean-up
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON shape (`rag ask --json`)."""
+        return {
+            "question": self.question,
+            "language": self.language,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [asdict(c) for c in self.citations],
+            "sources": [asdict(s) for s in self.sources],
+            "timings": asdict(self.timings),
+        }
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    articles: int
+    chunks: int
+    added: int
+    removed: int
+    unchanged: int
+    skipped_files: list[str] = field(default_factory=list)

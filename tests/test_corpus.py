@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.corpus import is_boilerplate, load_corpus, parse_date, read_article, to_markdown
+from tests.conftest import FIXTURES, SEED_CORPUS
+
+RAW = FIXTURES / "raw"
+
+
+def raw_paragraphs(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if len(line.split()) > 15]
+
+
+def test_raw_seed_txt_loses_boilerplate_and_keeps_the_body() -> None:
+    path = RAW / "000_b5dd78022776d778.txt"
+    article = read_article(path)
+    for furniture in ["Cosa stai cercando?", "Cerca", "Seguici", "@motori_it", "Ti potrebbe interessare", "Motori_it", "TikTok"]:
+        assert furniture not in article.text
+    body = raw_paragraphs(path)
+    assert len(body) >= 8
+    for paragraph in body:
+        assert paragraph in article.text  # every body paragraph intact, word for word
+    assert article.title == "Nasce l’alleanza Renault–Ford: nuovi modelli elettrici in arrivo dal 2028"
+    assert article.title not in article.text  # the headline is metadata, not repeated in the body
+    assert article.author == "Fabrizio Gimena"
+    assert article.date == "2025-12-09"
+    assert article.language == "it"
+    assert article.text.startswith("Renault e Ford annunciano una partnership")
+    assert article.text.endswith("non solo per i privati ma anche per le imprese.")
+
+
+def test_raw_seed_with_only_a_date_gets_a_title_from_its_lead() -> None:
+    article = read_article(RAW / "004_c4d4fa4d152ab83d.txt")
+    assert article.date == "2025-09-17"
+    assert article.publication == "unknown"
+    assert article.title.startswith("Una collaborazione a livello di innovazione")
+    assert article.text.startswith("Una collaborazione")
+    assert "date 2025-09-17" not in article.text
+    assert "550 milioni di euro" in article.text
+    assert article.language == "it"
+
+
+def test_html_page_with_other_navigation_and_footer() -> None:
+    article = read_article(RAW / "page_renault_dealers.html")
+    assert article.title == "Renault opens a training centre in Flins"
+    assert article.publication == "AutoWeekly"
+    assert article.author == "Jane Doe"
+    assert article.date == "2025-10-14"
+    assert article.language == "en"
+    for furniture in ["Cars", "Contact us", "Search", "Share on", "Most read", "Ten cars", "Follow us",
+                      "@autoweekly", "©", "Privacy", "Related articles", "Ford and Renault sign", "dataLayer",
+                      "font-family", "By Jane Doe"]:  # fmt: skip
+        assert furniture not in article.text, furniture
+    assert "The centre will train 1,200 people a year in battery repair." in article.text
+    assert "costs 12 million euros" in article.text
+    assert "“Skills are the bottleneck of the transition,” a spokesperson said." in article.text
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Seguici su Instagram", True),
+        ("Follow us on X @someone", True),
+        ("Home | Politica | Economia | Sport", True),
+        ("Iscriviti alla newsletter", True),
+        ("Copyright 2025 Editore Srl", True),
+        ("Menu", True),
+        ("Il sito ora produce per 4 marche.", False),
+        ("Renault e Ford annunciano una partnership per sviluppare due nuovi veicoli elettrici.", False),
+    ],
+)
+def test_boilerplate_is_recognised_by_shape(line: str, expected: bool) -> None:
+    assert is_boilerplate(line) is expected
+
+
+def test_parse_date_formats() -> None:
+    assert parse_date("Pubblicato il 9 dic 2025") == "2025-12-09"
+    assert parse_date("17 settembre 2025") == "2025-09-17"
+    assert parse_date("Published 3 March 2024") == "2024-03-03"
+    assert parse_date("2025-09-17T10:00") == "2025-09-17"
+    assert parse_date("senza data") == ""
+
+
+def test_seed_corpus_has_front_matter() -> None:
+    result = load_corpus([SEED_CORPUS])
+    assert result.skipped == []
+    by_id = {a.id: a for a in result.articles}
+    assert len(by_id) == 2
+    ford = next(a for a in result.articles if "Ford" in a.title)
+    assert ford.date == "2025-12-09" and ford.author == "Fabrizio Gimena" and ford.language == "it"
+    alliance = next(a for a in result.articles if a is not ford)
+    assert alliance.date == "2025-09-17" and alliance.publication == "unknown"
+
+
+def test_bad_files_are_skipped_with_their_names_and_the_rest_loads(tmp_path: Path) -> None:
+    shutil.copy(SEED_CORPUS / next(p.name for p in SEED_CORPUS.glob("*.md")), tmp_path / "good.md")
+    (tmp_path / "empty.md").write_text("   \n")
+    (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02PNG\x00" * 20)
+    (tmp_path / "latin1.txt").write_bytes("Città di Douai, è un test.".encode("latin-1"))
+    (tmp_path / "broken.md").write_text("---\ntitle: [unclosed\n---\nTesto dell'articolo.\n")
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF")  # not an article type: ignored
+    result = load_corpus([tmp_path])
+    assert [a.id for a in result.articles] == ["good"]
+    joined = "\n".join(result.skipped)
+    for name, reason in [("empty.md", "empty"), ("binary.txt", "binary"), ("latin1.txt", "UTF-8"), ("broken.md", "YAML")]:
+        assert name in joined and reason in joined
+    assert "notes.pdf" not in joined
+
+
+def test_markdown_round_trip(tmp_path: Path) -> None:
+    article = read_article(RAW / "000_b5dd78022776d778.txt")
+    path = tmp_path / "ford.md"
+    path.write_text(to_markdown(article), encoding="utf-8")
+    again = read_article(path)
+    assert (again.title, again.date, again.author, again.language, again.text) == (
+        article.title, article.date, article.author, article.language, article.text,
+    )  # fmt: skip

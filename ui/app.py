@@ -1,0 +1,123 @@
+"""The Gradio chat: thin. Components and handlers; all the work happens in `rag`.
+
+Article text is shown as text: it is HTML-escaped before it reaches the page.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from rag.errors import RagError
+from rag.service import Service, build_service
+from rag.settings import Settings
+from rag.types import Answer
+
+EXAMPLES = [
+    "Quando arriveranno i nuovi modelli elettrici Ford?",
+    "Quanto è stato investito nello stabilimento di Douai?",
+    "When will the new Ford EVs reach European dealers?",
+    "Who are the CEOs of Nissan and Mitsubishi?",
+]
+LABELS = {
+    "it": {"sources": "Fonti", "closest": "Passaggi più vicini", "error": "Errore"},
+    "en": {"sources": "Sources", "closest": "Closest passages", "error": "Error"},
+}
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|])")
+
+
+def _text(value: str) -> str:
+    """Article text, safe in Markdown: HTML escaped and Markdown control characters backslashed."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(value, quote=False))
+
+
+def _answer_text(answer: str) -> str:
+    """The answer with its [n] markers kept readable (escaped text, literal markers)."""
+    return html.escape(answer, quote=False)
+
+
+def render_answer(answer: Answer) -> str:
+    """The assistant message: the verified answer, then its sources (or the closest passages)."""
+    labels = LABELS.get(answer.language, LABELS["en"])
+    lines = [_answer_text(answer.answer), ""]
+    if answer.citations:
+        lines.append(f"**{labels['sources']}**")
+        for c in answer.citations:
+            meta = ", ".join(x for x in (c.date, c.publication if c.publication != "unknown" else "") if x)
+            lines.append(f"\n**[{c.marker}] {_text(c.title)}**" + (f" ({_text(meta)})" if meta else ""))
+            lines.append(f"> {_text(c.text)}")
+    elif answer.sources:
+        lines.append(f"**{labels['closest']}**")
+        for s in answer.sources[:3]:
+            lines.append(f"\n**{_text(s.title)}** (score {s.score:.3f})")
+            lines.append(f"> {_text(s.text[:400])}")
+    timing = answer.timings
+    lines.append(f"\n<sub>{timing.total_ms / 1000:.1f} s</sub>")
+    return "\n".join(lines)
+
+
+def respond(service: Service, message: str, history: list[dict[str, Any]]) -> Iterator[tuple[list[dict[str, Any]], str]]:
+    """Stream the draft answer, then replace it with the verified answer and its sources."""
+    history = list(history or []) + [{"role": "user", "content": message}]
+    draft = ""
+    try:
+        for item in service.pipeline.stream(message):
+            if isinstance(item, Answer):
+                yield history + [{"role": "assistant", "content": render_answer(item)}], ""
+                return
+            draft += item
+            yield history + [{"role": "assistant", "content": html.escape(draft, quote=False)}], ""
+    except RagError as e:
+        yield history + [{"role": "assistant", "content": f"⚠️ {html.escape(str(e), quote=False)}"}], message
+
+
+def build_app(settings: Settings, service: Service | None = None) -> Any:
+    import gradio as gr
+
+    service = service or build_service(settings)
+    with gr.Blocks(title="Notizie — domande e risposte") as demo:
+        gr.Markdown(
+            "## Domande sulle notizie · Questions about the news\n"
+            "Chiedi in italiano o in inglese: le risposte citano i passaggi degli articoli. "
+            "Ask in Italian or English: answers cite the article passages."
+        )
+        chatbot = gr.Chatbot(label="Chat", height=520)
+        with gr.Row():
+            box = gr.Textbox(placeholder="Scrivi una domanda… / Type a question…", show_label=False, scale=8)
+            send = gr.Button("Invia / Send", variant="primary", scale=1)
+        gr.Examples(EXAMPLES, inputs=box)
+        clear = gr.Button("Nuova conversazione / Start over")
+
+        def handler(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[list[dict[str, Any]], str]]:
+            yield from respond(service, message, history)
+
+        box.submit(handler, [box, chatbot], [chatbot, box], api_name="ask")
+        send.click(handler, [box, chatbot], [chatbot, box], api_name=False)
+        clear.click(lambda: ([], ""), None, [chatbot, box], api_name=False)
+    demo.queue(default_concurrency_limit=1)
+    return demo
+
+
+def launch(settings: Settings, share: bool = False) -> None:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    service = build_service(settings)
+    service.store.check_embedder()  # fail now, with the fix, rather than on the first question
+    demo = build_app(settings, service)
+    auth = os.environ.get("RAG_UI_AUTH")
+    import gradio as gr
+
+    # system fonts only: the page must not fetch anything from the internet
+    theme = gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    demo.launch(
+        theme=theme,
+        server_name=settings.host,
+        server_port=settings.port,
+        share=share,
+        auth=tuple(auth.split(":", 1)) if auth and ":" in auth else None,
+        show_error=True,
+    )
