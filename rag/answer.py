@@ -103,6 +103,7 @@ class Pipeline:
                 sources=_sources(hits),
                 timings=timings,
                 raw_answer=raw,
+                context_ids=[h.chunk.id for h in prompt.sources],
             )
             return
         parsed = parse_markers(raw, len(prompt.sources))
@@ -117,6 +118,7 @@ class Pipeline:
             sources=_sources(hits),
             timings=timings,
             raw_answer=raw,
+            context_ids=[h.chunk.id for h in prompt.sources],
         )
 
     def ask(self, question: str, k: int | None = None) -> Answer:

@@ -256,9 +256,15 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from pydantic import ValidationError
+
     try:
         settings = make_settings(args)
         return COMMANDS[args.command](args, settings)
+    except ValidationError as e:
+        problems = "; ".join(f"RAG_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
+        print(f"error: invalid setting: {problems}", file=sys.stderr)
+        return 2
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

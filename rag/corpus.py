@@ -58,7 +58,9 @@ _FURNITURE = re.compile(
 _HANDLE = re.compile(r"(^|\s)@\w{2,}")
 _SOCIAL = re.compile(r"\b(facebook|instagram|tiktok|twitter|linkedin|youtube|whatsapp|telegram|x\.com)\b", re.I)
 _NAV_SEPARATORS = re.compile(r"\s[|·•»/]\s")
-_BYLINE = re.compile(r"^\s*(?i:di|by|a cura di|autore:|author:)\s+(?P<name>[A-ZÀ-Ý][\w'’.-]+(\s+[A-ZÀ-Ý][\w'’.-]+){0,3})\s*$")
+_BYLINE = re.compile(
+    r"^\s*(?i:di|by|a cura di|autore:|author:)\s+(?P<name>[A-ZÀ-Ý][\w'’.-]+(\s+[A-ZÀ-Ý][\w'’.-]+){0,3})\s*$"
+)
 _DATE_LINE = re.compile(
     r"^\s*(pubblicato( il)?|aggiornato( il)?|published( on)?|updated( on)?|data:|date:?)\s+(?P<when>.+?)\s*$",
     re.IGNORECASE,
@@ -131,8 +133,8 @@ def _html_blocks(html: str) -> tuple[list[str], dict[str, str]]:
     soup = BeautifulSoup(html, "html.parser")
     meta: dict[str, str] = {}
     for tag in soup.find_all("meta"):
-        key = (tag.get("property") or tag.get("name") or "").lower()
-        value = tag.get("content") or ""
+        key = str(tag.get("property") or tag.get("name") or "").lower()
+        value = str(tag.get("content") or "")
         if key in ("og:title", "title") and value:
             meta.setdefault("title", value)
         elif key in ("og:site_name", "publisher") and value:

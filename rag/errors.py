@@ -9,7 +9,7 @@ class RagError(Exception):
 
 class EmptyQuestion(RagError):
     def __init__(self) -> None:
-        super().__init__("The question is empty. Type a question, e.g. rag ask \"Chi guida Renault Group?\"")
+        super().__init__('The question is empty. Type a question, e.g. rag ask "Chi guida Renault Group?"')
 
 
 class IndexNotBuilt(RagError):

@@ -22,7 +22,9 @@ from .types import Article, IngestReport
 Progress = Callable[[int, int], None]
 
 
-def ingest(settings: Settings, store: ChunkStore, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
+def ingest(
+    settings: Settings, store: ChunkStore, rebuild: bool = False, progress: Progress | None = None
+) -> IngestReport:
     loaded = load_corpus(settings.corpus)
     chunks = [c for a in loaded.articles for c in chunk_article(a, settings.chunk_size, settings.chunk_overlap)]
     store.open_for_writing(rebuild=rebuild)
@@ -39,11 +41,15 @@ def ingest(settings: Settings, store: ChunkStore, rebuild: bool = False, progres
         unchanged=len(wanted & existing),
         skipped_files=loaded.skipped,
     )
-    write_manifest(settings, store, loaded.articles, {a.id: sum(c.article_id == a.id for c in chunks) for a in loaded.articles})
+    write_manifest(
+        settings, store, loaded.articles, {a.id: sum(c.article_id == a.id for c in chunks) for a in loaded.articles}
+    )
     return report
 
 
-def write_manifest(settings: Settings, store: ChunkStore, articles: list[Article], chunk_counts: dict[str, int]) -> None:
+def write_manifest(
+    settings: Settings, store: ChunkStore, articles: list[Article], chunk_counts: dict[str, int]
+) -> None:
     manifest = {
         "embedder": store.embedder,
         "store": store.location,

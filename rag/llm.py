@@ -110,7 +110,6 @@ def describe_llm(settings: Settings) -> str:
 
 def make_chat_model(settings: Settings) -> BaseChatModel:
     """Build the chat model the settings name. The packaged model is assembled on first use."""
-    common = {"temperature": settings.temperature}
     backend, _, name = settings.llm.partition(":")
     if settings.llm in PACKAGED_MODELS:
         path = ensure_model(PACKAGED_MODELS[settings.llm], settings.cache_dir)
@@ -120,7 +119,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
             n_threads=settings.threads,
             max_tokens=settings.max_tokens,
             seed=settings.seed,
-            **common,
+            temperature=settings.temperature,
         )
     if backend == "gguf" and name:
         return LlamaCppChat(
@@ -129,7 +128,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
             n_threads=settings.threads,
             max_tokens=settings.max_tokens,
             seed=settings.seed,
-            **common,
+            temperature=settings.temperature,
         )
     if backend == "openai" and name:
         from langchain_openai import ChatOpenAI
@@ -142,7 +141,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
             seed=settings.seed,
             timeout=120,
             max_retries=0,
-            **common,
+            temperature=settings.temperature,
         )
     if backend == "ollama" and name:
         from langchain_ollama import ChatOllama
@@ -153,7 +152,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
             num_predict=settings.max_tokens,
             num_ctx=settings.n_ctx,
             seed=settings.seed,
-            **common,
+            temperature=settings.temperature,
         )
     raise ModelUnavailable(
         f"Unknown RAG_LLM '{settings.llm}'. Use 'local', 'local-0.5b', 'gguf:/path/model.gguf', "

@@ -55,9 +55,7 @@ class BuiltPrompt:
 def format_sources(hits: list[Hit]) -> str:
     blocks = []
     for number, hit in enumerate(hits, start=1):
-        chunk = hit.chunk
-        heading = f"[{number}] {chunk.title}" + (f" ({chunk.date})" if chunk.date else "")
-        blocks.append(f"{heading}\n{chunk.text}")
+        blocks.append(f"[{number}] {hit.chunk.header()}\n{hit.chunk.text}")
     return "\n\n".join(blocks)
 
 

@@ -48,7 +48,9 @@ class HybridRetriever:
         with self._lock:
             if self._keyword is None or self._keyword.revision != revision:
                 chunks = self.store.all_chunks()
-                index = BM25Index([analyze(c.text, [c.language if c.language in QUERY_LANGUAGES else "it"]) for c in chunks])
+                index = BM25Index(
+                    [analyze(c.text, [c.language if c.language in QUERY_LANGUAGES else "it"]) for c in chunks]
+                )
                 self._keyword = _KeywordSide(revision, chunks, index)
             return self._keyword
 

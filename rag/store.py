@@ -49,7 +49,9 @@ class ChunkStore:
         if self.settings.chroma_url:
             url = urlparse(self.settings.chroma_url)
             if not url.hostname:
-                raise StoreUnavailable(f"RAG_CHROMA_URL '{self.settings.chroma_url}' is not a URL like http://host:8000")
+                raise StoreUnavailable(
+                    f"RAG_CHROMA_URL '{self.settings.chroma_url}' is not a URL like http://host:8000"
+                )
             try:
                 self._client = chromadb.HttpClient(
                     host=url.hostname,
@@ -153,6 +155,8 @@ class ChunkStore:
         if delete:
             self._collection().delete(ids=delete)
         vectorstore = self.vectorstore()
+        if progress and add:
+            progress(0, len(add))
         for start in range(0, len(add), _BATCH):
             batch = add[start : start + _BATCH]
             vectorstore.add_texts(

@@ -35,6 +35,12 @@ class Chunk:
     start: int
     end: int
     index: int
+    author: str = ""
+
+    def header(self) -> str:
+        """The article's metadata as shown with the passage: title (date, author, publication)."""
+        extra = [x for x in (self.date, self.author, self.publication if self.publication != "unknown" else "") if x]
+        return self.title + (f" ({', '.join(extra)})" if extra else "")
 
     def metadata(self) -> dict[str, Any]:
         """Flat metadata as stored next to the vector in Chroma."""
@@ -56,6 +62,7 @@ class Chunk:
             start=int(meta.get("start", 0)),
             end=int(meta.get("end", 0)),
             index=int(meta.get("index", 0)),
+            author=str(meta.get("author", "")),
         )
 
 
@@ -110,6 +117,7 @@ class Answer:
     sources: list[Source] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     raw_answer: str = ""  # the model's text before citation clean-up
+    context_ids: list[str] = field(default_factory=list)  # chunk ids in the prompt, in marker order
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (`rag ask --json`)."""

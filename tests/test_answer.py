@@ -66,7 +66,9 @@ def test_attribution_skips_sentences_sharing_nothing() -> None:
     ("Qual è la capitale dell'Australia?", "Gli articoli non contengono questa informazione."),
     ("What is the capital of Australia?", "The articles don't say."),
 ])  # fmt: skip
-def test_model_not_found_marker_abstains_in_the_question_language(settings: Settings, question: str, message: str) -> None:
+def test_model_not_found_marker_abstains_in_the_question_language(
+    settings: Settings, question: str, message: str
+) -> None:
     answer = _pipeline(settings, scripted("NOT_FOUND")).ask(question)
     assert answer.abstained and answer.answer == message and answer.citations == []
     assert answer.sources  # the closest passages are still shown
@@ -118,6 +120,15 @@ def test_answer_json_shape(settings: Settings) -> None:
     answer = _pipeline(settings, scripted("Nel 2028 [1].")).ask("Quando?")
     data = answer.to_dict()
     assert list(data) == ["question", "language", "answer", "abstained", "citations", "sources", "timings"]
-    assert list(data["citations"][0]) == ["marker", "article_id", "title", "date", "publication", "chunk_id", "text", "sentence"]
+    assert list(data["citations"][0]) == [
+        "marker",
+        "article_id",
+        "title",
+        "date",
+        "publication",
+        "chunk_id",
+        "text",
+        "sentence",
+    ]
     assert list(data["sources"][0]) == ["rank", "chunk_id", "article_id", "title", "score", "text"]
     assert list(data["timings"]) == ["retrieve_ms", "ttft_ms", "generate_ms", "total_ms"]

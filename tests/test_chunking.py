@@ -12,13 +12,25 @@ def sentences(text: str) -> list[str]:
 
 # (text, expected sentences): Italian and English traps
 CASES = [
-    ("Renault S.p.A. ha firmato l'accordo. Ford ha confermato.", ["Renault S.p.A. ha firmato l'accordo.", "Ford ha confermato."]),
+    (
+        "Renault S.p.A. ha firmato l'accordo. Ford ha confermato.",
+        ["Renault S.p.A. ha firmato l'accordo.", "Ford ha confermato."],
+    ),
     ("L'azienda è una S.p.A. Il gruppo cresce.", ["L'azienda è una S.p.A.", "Il gruppo cresce."]),
-    ("Sono stati prodotti 1.500 veicoli. Altri seguiranno.", ["Sono stati prodotti 1.500 veicoli.", "Altri seguiranno."]),
-    ("L'investimento è di 550 milioni di euro. La linea è nuova.", ["L'investimento è di 550 milioni di euro.", "La linea è nuova."]),
+    (
+        "Sono stati prodotti 1.500 veicoli. Altri seguiranno.",
+        ["Sono stati prodotti 1.500 veicoli.", "Altri seguiranno."],
+    ),
+    (
+        "L'investimento è di 550 milioni di euro. La linea è nuova.",
+        ["L'investimento è di 550 milioni di euro.", "La linea è nuova."],
+    ),
     ("Il margine è salito al 3.5 per cento. Bene.", ["Il margine è salito al 3.5 per cento.", "Bene."]),
     ("Il tasso è 2,75 %. Stabile.", ["Il tasso è 2,75 %.", "Stabile."]),
-    ("Provost ha detto: «Siamo pronti. Andiamo avanti». Poi è partito.", ["Provost ha detto: «Siamo pronti. Andiamo avanti».", "Poi è partito."]),
+    (
+        "Provost ha detto: «Siamo pronti. Andiamo avanti». Poi è partito.",
+        ["Provost ha detto: «Siamo pronti. Andiamo avanti».", "Poi è partito."],
+    ),
     ("Farley said “We are ready. Let's go.” Then he left.", ["Farley said “We are ready. Let's go.”", "Then he left."]),
     ('He said "No. Never." Then silence.', ['He said "No. Never."', "Then silence."]),
     ("Auto, furgoni, batterie, ecc. e molto altro.", ["Auto, furgoni, batterie, ecc. e molto altro."]),
@@ -27,7 +39,10 @@ CASES = [
     ("Sales grew in the U.S. The outlook is good.", ["Sales grew in the U.S.", "The outlook is good."]),
     ("J. Farley guida Ford. Bene.", ["J. Farley guida Ford.", "Bene."]),
     ("Jean-D. Senard era presente. Anche Kato.", ["Jean-D. Senard era presente.", "Anche Kato."]),
-    ("Il Sig. Rossi e il Dott. Bianchi sono arrivati. Poi è iniziata la riunione.", ["Il Sig. Rossi e il Dott. Bianchi sono arrivati.", "Poi è iniziata la riunione."]),
+    (
+        "Il Sig. Rossi e il Dott. Bianchi sono arrivati. Poi è iniziata la riunione.",
+        ["Il Sig. Rossi e il Dott. Bianchi sono arrivati.", "Poi è iniziata la riunione."],
+    ),
     ("Mr. Smith met Dr. Jones. They agreed.", ["Mr. Smith met Dr. Jones.", "They agreed."]),
     ("Arriveranno nel 2028? Sì, dall'inizio dell'anno!", ["Arriveranno nel 2028?", "Sì, dall'inizio dell'anno!"]),
     ("Will they arrive in 2028? Yes! Early that year.", ["Will they arrive in 2028?", "Yes!", "Early that year."]),

@@ -18,7 +18,15 @@ def raw_paragraphs(path: Path) -> list[str]:
 def test_raw_seed_txt_loses_boilerplate_and_keeps_the_body() -> None:
     path = RAW / "000_b5dd78022776d778.txt"
     article = read_article(path)
-    for furniture in ["Cosa stai cercando?", "Cerca", "Seguici", "@motori_it", "Ti potrebbe interessare", "Motori_it", "TikTok"]:
+    for furniture in [
+        "Cosa stai cercando?",
+        "Cerca",
+        "Seguici",
+        "@motori_it",
+        "Ti potrebbe interessare",
+        "Motori_it",
+        "TikTok",
+    ]:
         assert furniture not in article.text
     body = raw_paragraphs(path)
     assert len(body) >= 8
@@ -106,7 +114,12 @@ def test_bad_files_are_skipped_with_their_names_and_the_rest_loads(tmp_path: Pat
     result = load_corpus([tmp_path])
     assert [a.id for a in result.articles] == ["good"]
     joined = "\n".join(result.skipped)
-    for name, reason in [("empty.md", "empty"), ("binary.txt", "binary"), ("latin1.txt", "UTF-8"), ("broken.md", "YAML")]:
+    for name, reason in [
+        ("empty.md", "empty"),
+        ("binary.txt", "binary"),
+        ("latin1.txt", "UTF-8"),
+        ("broken.md", "YAML"),
+    ]:
         assert name in joined and reason in joined
     assert "notes.pdf" not in joined
 

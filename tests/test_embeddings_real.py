@@ -50,7 +50,9 @@ def test_sentence_transformers_backend_with_a_packaged_model(settings: Settings)
     assert report.chunks > 0 and store.built_with() == f"sentence-transformers/{get_model_path()}"
     # (all-MiniLM-L6-v2 reads only the first 256 word pieces: query with a chunk's opening sentence)
     target = next(c for c in store.all_chunks() if c.text.startswith("Questi veicoli saranno realizzati"))
-    hits = store.dense_search("Questi veicoli saranno realizzati sulle piattaforme avanzate AmpR Small e AmpR Medium", 3)
+    hits = store.dense_search(
+        "Questi veicoli saranno realizzati sulle piattaforme avanzate AmpR Small e AmpR Medium", 3
+    )
     assert hits[0][0].id == target.id
     assert len(embeddings.embed_query("plant")) == 384
 

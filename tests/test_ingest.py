@@ -25,7 +25,9 @@ def test_ingest_twice_changes_nothing(settings: Settings) -> None:
     assert len(ChunkStore(settings, embeddings).stored_ids()) == first.chunks
 
 
-def test_changed_article_replaces_its_chunks_and_deleted_article_removes_them(settings: Settings, corpus_dir: Path) -> None:
+def test_changed_article_replaces_its_chunks_and_deleted_article_removes_them(
+    settings: Settings, corpus_dir: Path
+) -> None:
     store = ChunkStore(settings, HashEmbeddings())
     ingest(settings, store)
     ford = next(p for p in corpus_dir.glob("*.md") if "Ford" in p.read_text(encoding="utf-8")[:300])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from rag.ingest import ingest
@@ -40,7 +38,9 @@ def test_errors_become_a_chat_message_and_keep_the_question(service: Service) ->
 
 def test_article_html_is_shown_as_text() -> None:
     citation = Citation(1, "a", "<b>Titolo</b>", "2025-01-01", "unknown", "c", "<script>alert(1)</script> *testo*")
-    answer = Answer("q", "it", "Risposta <img src=x onerror=alert(1)> [1].", False, [citation], [], Timings(total_ms=1200))
+    answer = Answer(
+        "q", "it", "Risposta <img src=x onerror=alert(1)> [1].", False, [citation], [], Timings(total_ms=1200)
+    )
     html = render_answer(answer)
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<img" not in html and "<b>" not in html

@@ -61,7 +61,9 @@ def render_answer(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def respond(service: Service, message: str, history: list[dict[str, Any]]) -> Iterator[tuple[list[dict[str, Any]], str]]:
+def respond(
+    service: Service, message: str, history: list[dict[str, Any]]
+) -> Iterator[tuple[list[dict[str, Any]], str]]:
     """Stream the draft answer, then replace it with the verified answer and its sources."""
     history = list(history or []) + [{"role": "user", "content": message}]
     draft = ""
@@ -97,8 +99,8 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
             yield from respond(service, message, history)
 
         box.submit(handler, [box, chatbot], [chatbot, box], api_name="ask")
-        send.click(handler, [box, chatbot], [chatbot, box], api_name=False)
-        clear.click(lambda: ([], ""), None, [chatbot, box], api_name=False)
+        send.click(handler, [box, chatbot], [chatbot, box], api_visibility="private")
+        clear.click(lambda: ([], ""), None, [chatbot, box], api_visibility="private")
     demo.queue(default_concurrency_limit=1)
     return demo
 
