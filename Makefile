@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-CACHE_DIR ?= $(or $(RAG_CACHE_DIR),$(XDG_CACHE_HOME),$(HOME)/.cache)/newsrag
+CACHE_DIR ?= $(or $(RAG_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/newsrag)
 # llama.cpp is compiled here from source for this CPU (-march=native: AVX-512 where there is one,
 # about 1.5x the prompt speed of a generic AVX2 build). pip's own wheel cache would hand the wheel
 # to any CPU, so it is kept in the user cache under a key of the CPU's feature flags instead.

@@ -67,7 +67,9 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             lines.append("| split | " + " | ".join(k for k in QUALITY) + " | n |")
             lines.append("|---|" + "---|" * (len(QUALITY) + 1))
             for split, block in splits.items():
-                lines.append(f"| {split} | " + " | ".join(_fmt(block.get(k)) for k in QUALITY) + f" | {block.get('n')} |")
+                lines.append(
+                    f"| {split} | " + " | ".join(_fmt(block.get(k)) for k in QUALITY) + f" | {block.get('n')} |"
+                )
     for name in names:
         failed = [(r, _failure(r)) for r in pipelines[name]["items"]]
         failed = [(r, why) for r, why in failed if why]

@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 import re
 import statistics
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.citations import marker_numbers
+from rag.textutil import strip_accents
+
 _THOUSANDS = re.compile(r"(?<=\d)[.,](?=\d{3}(?!\d))")
 _NOT_WORD = re.compile(r"[^\w]+", re.UNICODE)
-MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,7 @@ def normalize(text: str) -> str:
 
     Example: "1.500 Città, l’anno!" -> "1500 citta l anno"
     """
-    text = unicodedata.normalize("NFD", text.casefold())
-    text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+    text = strip_accents(text.casefold())
     text = _THOUSANDS.sub("", text)
     text = _NOT_WORD.sub(" ", text.replace("_", " "))
     return " ".join(text.split())
@@ -93,7 +93,7 @@ def first_hit_rank(chunk_texts: Sequence[str], evidence: Sequence[str]) -> int |
 
 def markers_valid(raw_answer: str, n_prompt_sources: int) -> bool | None:
     """Every marker the model wrote points at a passage in the prompt; None when it wrote none."""
-    numbers = [int(n) for m in MARKER.finditer(raw_answer) for n in re.split(r"\s*[,;]\s*", m.group(1))]
+    numbers = marker_numbers(raw_answer)
     if not numbers:
         return None
     return all(1 <= n <= n_prompt_sources for n in numbers)

@@ -6,6 +6,7 @@ returns only the `Answer`. The pipeline, not the model, owns citations and abste
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -40,10 +41,32 @@ def _sources(hits: list[Hit]) -> list[Source]:
     ]
 
 
+_NOT_FOUND = re.compile(rf"\b{NOT_FOUND}\b|^\W*not[ _]found\W*(\[\d+\]\W*)*$", re.IGNORECASE)
+
+
 def says_not_found(text: str) -> bool:
-    """The model's fixed not-found marker (or nothing at all) means it found no answer."""
+    """The model's fixed not-found marker (or nothing at all) means it found no answer.
+
+    Example: "NOT_FOUND", "Not_FOUND [1]" -> True; "The cause was not found by investigators." -> False
+    """
     stripped = text.strip()
-    return not stripped or NOT_FOUND in stripped.upper().replace(" ", "_")
+    return not stripped or bool(_NOT_FOUND.search(stripped))
+
+
+def _abstention(
+    question: str, language: str, hits: list[Hit], timings: Timings, raw: str = "", context: list[Hit] | None = None
+) -> Answer:
+    """The "not in the articles" answer, in the question's language, with the closest passages."""
+    return Answer(
+        question=question,
+        language=language,
+        answer=abstain_message(language),
+        abstained=True,
+        sources=_sources(hits),
+        timings=timings,
+        raw_answer=raw,
+        context_ids=[h.chunk.id for h in context or []],
+    )
 
 
 class Pipeline:
@@ -67,14 +90,7 @@ class Pipeline:
         retrieve_ms = _ms(started)
         top_dense = max((h.dense_score or 0.0 for h in hits), default=0.0)
         if not hits or top_dense < self.settings.min_dense_score:
-            yield Answer(
-                question=question,
-                language=language,
-                answer=abstain_message(language),
-                abstained=True,
-                sources=_sources(hits),
-                timings=Timings(retrieve_ms=retrieve_ms, total_ms=_ms(started)),
-            )
+            yield _abstention(question, language, hits, Timings(retrieve_ms=retrieve_ms, total_ms=_ms(started)))
             return
 
         context = select_context(hits, self.settings.context_k, self.settings.context_tokens)
@@ -95,16 +111,7 @@ class Pipeline:
         timings = Timings(retrieve_ms=retrieve_ms, ttft_ms=ttft_ms, generate_ms=generate_ms, total_ms=_ms(started))
 
         if says_not_found(raw):
-            yield Answer(
-                question=question,
-                language=language,
-                answer=abstain_message(language),
-                abstained=True,
-                sources=_sources(hits),
-                timings=timings,
-                raw_answer=raw,
-                context_ids=[h.chunk.id for h in prompt.sources],
-            )
+            yield _abstention(question, language, hits, timings, raw, prompt.sources)
             return
         parsed = parse_markers(raw, len(prompt.sources))
         if not parsed.markers:

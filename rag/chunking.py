@@ -12,182 +12,23 @@ import re
 
 from .types import Article, Chunk
 
-# Never end a sentence: titles and abbreviations that always precede more text.
+# Titles and abbreviations that never end a sentence.
 _ALWAYS_CONTINUE = frozenset(
-    [
-        "sig",
-        "sigg",
-        "sig.ra",
-        "sig.na",
-        "dott",
-        "dott.ssa",
-        "dr",
-        "prof",
-        "prof.ssa",
-        "ing",
-        "avv",
-        "arch",
-        "geom",
-        "on",
-        "sen",
-        "mons",
-        "gen",
-        "col",
-        "cap",
-        "mr",
-        "mrs",
-        "ms",
-        "mx",
-        "st",
-        "jr",
-        "sr",
-        "rev",
-        "hon",
-        "vs",
-        "v",
-        "no",
-        "nr",
-        "n",
-        "pag",
-        "pp",
-        "p",
-        "art",
-        "fig",
-        "figg",
-        "es",
-        "ca",
-        "cfr",
-        "tel",
-        "vol",
-        "ed",
-        "eds",
-        "op",
-        "cit",
-        "ca.",
-        "approx",
-        "dept",
-        "est",
-        "fig.",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-        "gen",
-        "feb",
-        "apr",
-        "mag",
-        "giu",
-        "lug",
-        "ago",
-        "set",
-        "sett",
-        "ott",
-        "nov",
-        "dic",
-    ]
+    """sig sigg sig.ra sig.na dott dott.ssa dr prof prof.ssa ing avv arch geom sen mons mr mrs ms mx jr sr
+    rev hon vs es cfr ecc.mo""".split()
+)
+# Abbreviations that continue only before a number: "n. 5", "p. 12", "9 dic. 2025", "art. 3".
+_BEFORE_NUMBER = frozenset(
+    """no nr n pag pp p art fig figg vol cap tel ca approx jan feb mar apr jun jul aug sep sept oct nov dec
+    gen mag giu lug ago set sett ott dic""".split()
 )
 # May end a sentence: only when the next word is a typical sentence opener.
-_MAY_END = frozenset(
-    [
-        "ecc",
-        "etc",
-        "ltd",
-        "inc",
-        "corp",
-        "co",
-        "spa",
-        "srl",
-        "s.p.a",
-        "s.r.l",
-        "u.s",
-        "u.k",
-        "u.s.a",
-        "e.g",
-        "i.e",
-        "a.c",
-        "d.c",
-    ]
-)
+_MAY_END = frozenset("""ecc etc ltd inc corp co spa srl s.p.a s.r.l u.s u.k u.s.a e.g i.e a.c d.c""".split())
 _OPENERS = frozenset(
-    [
-        "il",
-        "lo",
-        "la",
-        "i",
-        "gli",
-        "le",
-        "un",
-        "una",
-        "uno",
-        "l",
-        "questo",
-        "questa",
-        "questi",
-        "queste",
-        "quel",
-        "quella",
-        "in",
-        "a",
-        "per",
-        "con",
-        "da",
-        "di",
-        "dal",
-        "nel",
-        "ma",
-        "e",
-        "poi",
-        "non",
-        "si",
-        "ci",
-        "è",
-        "sono",
-        "ha",
-        "hanno",
-        "anche",
-        "secondo",
-        "inoltre",
-        "intanto",
-        "oggi",
-        "ieri",
-        "domani",
-        "tuttavia",
-        "the",
-        "a",
-        "an",
-        "this",
-        "that",
-        "these",
-        "those",
-        "it",
-        "its",
-        "in",
-        "on",
-        "at",
-        "for",
-        "but",
-        "and",
-        "then",
-        "there",
-        "they",
-        "he",
-        "she",
-        "we",
-        "i",
-        "however",
-        "today",
-        "yesterday",
-        "meanwhile",
-        "also",
-    ]
+    """il lo la i gli le un una uno l questo questa questi queste quel quella in a per con da di dal nel ma
+    e poi non si ci è sono ha hanno anche secondo inoltre intanto oggi ieri domani tuttavia the a an
+    this that these those it its in on at for but and then there they he she we i however today
+    yesterday meanwhile also""".split()
 )
 _CLOSERS = "\"'”’»)]"
 _OPENING = "\"'“‘«(["
@@ -206,7 +47,7 @@ def _quote_depths(text: str) -> list[int]:
             depth += 1
         elif char in _PAIRS.values():
             depth = max(0, depth - 1)
-        elif char == '"':
+        elif char == '"' and not (i and text[i - 1].isdigit()):  # 27" is inches, not a quote
             straight_open = not straight_open
             depth += 1 if straight_open else -1
             depth = max(0, depth)
@@ -227,13 +68,16 @@ def _is_boundary(text: str, dot_start: int, after: int, next_word: str, depth: i
     match = _WORD_BEFORE.search(text[:dot_start])
     if not match:
         return True
-    word = match.group(1).casefold().strip("'’-")
+    word = re.split(r"['’]", match.group(1).casefold())[-1].strip("-")  # "l'art." -> "art"
+    opener = next_word.casefold().strip(_OPENING) in _OPENERS
     if re.fullmatch(r"[a-zà-ý]", word.rsplit("-", 1)[-1]):
-        return False  # an initial: "J. Farley", "Jean-D. Senard"
+        return opener  # an initial ("J. Farley", "Jean-D. Senard") unless a sentence opener follows ("Serie A. Il")
     if word in _ALWAYS_CONTINUE:
         return False
+    if word in _BEFORE_NUMBER:
+        return not next_word[:1].isdigit()
     if word in _MAY_END or re.fullmatch(r"([a-z]{1,2}\.)+[a-z]{1,2}", word):
-        return next_word.casefold().strip(_OPENING) in _OPENERS
+        return opener
     return True
 
 
@@ -282,15 +126,28 @@ def chunk_id(article: Article, start: int, text: str) -> str:
     return hashlib.sha256(f"{key}\x1f{start}\x1f{text}".encode()).hexdigest()[:24]
 
 
+def _fit(spans: list[tuple[int, int]], text: str, size: int) -> list[tuple[int, int]]:
+    """Cut any sentence longer than `size` at whitespace, so no chunk outgrows the embedder or the prompt."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        while end - start > size:
+            cut = text.rfind(" ", start + 1, start + size)
+            cut = cut if cut > start else start + size
+            out.append((start, cut))
+            start = cut + 1 if text[cut : cut + 1] == " " else cut
+        out.append((start, end))
+    return out
+
+
 def chunk_article(article: Article, size: int = 700, overlap: int = 150) -> list[Chunk]:
     """Group whole sentences into chunks of about `size` characters.
 
     The next chunk repeats the last sentences of the previous one, up to `overlap` characters.
-    A sentence longer than `size` is a chunk of its own: sentences are never cut.
+    Sentences are never cut, except one longer than `size`, which is cut at spaces.
     """
     if size <= 0 or overlap < 0 or overlap >= size:
         raise ValueError(f"chunk size must be > 0 and overlap in [0, size): got {size}, {overlap}")
-    sentences = split_sentences(article.text)
+    sentences = _fit(split_sentences(article.text), article.text, size)
     chunks: list[Chunk] = []
     i = 0
     while i < len(sentences):
@@ -316,9 +173,12 @@ def chunk_article(article: Article, size: int = 700, overlap: int = 150) -> list
         )
         if j + 1 >= len(sentences):
             break
-        # step back over whole sentences that fit in the overlap, but always move forward
+        # step back over whole sentences that fit in the overlap, but always move forward, and only
+        # when the next sentence still fits after them (else the new chunk would repeat this one)
         nxt = j + 1
         while nxt - 1 > i and end - sentences[nxt - 1][0] <= overlap:
             nxt -= 1
+        if sentences[j + 1][1] - sentences[nxt][0] > size:
+            nxt = j + 1
         i = nxt
     return chunks

@@ -21,6 +21,15 @@ MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _LANGS = ("it", "en")
 
 
+def _numbers(group: str) -> list[int]:
+    return [int(n) for n in re.split(r"\s*[,;]\s*", group)]
+
+
+def marker_numbers(text: str) -> list[int]:
+    """Every number in every [n] / [n, m] marker, in order: "A [1]. B [2, 3]." -> [1, 2, 3]."""
+    return [n for match in MARKER.finditer(text) for n in _numbers(match.group(1))]
+
+
 @dataclass(frozen=True)
 class ParsedAnswer:
     text: str  # the answer with only valid markers left
@@ -37,7 +46,7 @@ def parse_markers(text: str, n_sources: int) -> ParsedAnswer:
     valid: list[int] = []
 
     def keep(match: re.Match[str]) -> str:
-        numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
+        numbers = _numbers(match.group(1))
         raw.extend(numbers)
         good = [n for n in numbers if 1 <= n <= n_sources]
         for n in numbers:

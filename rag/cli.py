@@ -20,10 +20,19 @@ from .errors import RagError
 log = logging.getLogger("rag")
 
 
-def _shared_options(parser: argparse.ArgumentParser) -> None:
-    # default=SUPPRESS lets these appear before or after the subcommand without clobbering each other
+def _positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {value}")
+    return number
+
+
+def _shared_options(parser: argparse.ArgumentParser, after: bool = True) -> None:
+    # default=SUPPRESS lets these appear before or after the subcommand without clobbering each other;
+    # --corpus folders given before and after the subcommand add up
     parser.add_argument(
         "--corpus", action="append", type=Path, default=argparse.SUPPRESS, metavar="DIR",
+        dest="corpus_after" if after else "corpus",
         help="article folder (repeatable: several folders form one corpus); default corpus/",
     )  # fmt: skip
     parser.add_argument(
@@ -35,7 +44,7 @@ def _shared_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Question answering over news articles, offline.")
-    _shared_options(parser)
+    _shared_options(parser, after=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="clean, chunk and index the corpus (incremental)")
@@ -45,11 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question", help="the question, in Italian or English")
     p.add_argument("--json", action="store_true", help="print the Answer object as JSON, nothing else")
-    p.add_argument("--k", type=int, default=None, help="passages to retrieve")
+    p.add_argument("--k", type=_positive, default=None, help="passages to retrieve")
     _shared_options(p)
 
     p = sub.add_parser("chat", help="interactive questions in the terminal")
-    p.add_argument("--k", type=int, default=None, help="passages to retrieve")
+    p.add_argument("--k", type=_positive, default=None, help="passages to retrieve")
     _shared_options(p)
 
     p = sub.add_parser("ui", help="serve the chat in the browser")
@@ -77,8 +86,9 @@ def make_settings(args: argparse.Namespace) -> Any:
     from .settings import Settings
 
     overrides: dict[str, Any] = {}
-    if getattr(args, "corpus", None):
-        overrides["corpus"] = tuple(args.corpus)
+    corpus = list(getattr(args, "corpus", None) or []) + list(getattr(args, "corpus_after", None) or [])
+    if corpus:
+        overrides["corpus"] = tuple(corpus)
     if getattr(args, "index", None):
         overrides["index"] = args.index
     for name in ("host", "port"):
@@ -290,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a busy port, an unwritable folder...
+        where = getattr(e, "filename", None) or args.command
+        hint = "For `rag ui` on a busy port use --port; for a folder, check it exists and is writable."
+        print(f"error: {e.strerror or e} ({where}). {hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

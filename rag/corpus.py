@@ -108,22 +108,35 @@ def split_front_matter(raw: str) -> tuple[dict[str, Any], str]:
     return data, raw[match.end() :]
 
 
+def _is_label(line: str, max_words: int) -> bool:
+    """Shaped like page furniture rather than prose: few words, or no sentence punctuation at the end."""
+    return len(line.split()) <= max_words or not _SENTENCE_END.search(line)
+
+
 def is_boilerplate(line: str) -> bool:
-    """True for page furniture: menus, follow/share prompts, handles, copyright, search boxes."""
+    """True for page furniture: menus, follow/share prompts, handles, copyright, search boxes.
+
+    Prose is never furniture: "Privacy, il Garante multa…" or "Share prices fell 4% on Monday." stay.
+    """
     stripped = line.strip()
     if not stripped:
         return False
     words = stripped.split()
-    if _FURNITURE.match(stripped):
+    if _FURNITURE.match(stripped) and _is_label(stripped, 3):
         return True
-    if _HANDLE.search(stripped) and len(words) <= 8:
+    if _HANDLE.search(stripped) and len(words) <= 8 and _is_label(stripped, 3):
         return True
-    if _SOCIAL.search(stripped) and len(words) <= 6:
+    if _SOCIAL.search(stripped) and len(words) <= 6 and not _SENTENCE_END.search(stripped):
         return True
     if len(_NAV_SEPARATORS.findall(stripped)) >= 2 and not _SENTENCE_END.search(stripped):
         return True
     # one to three words with no sentence punctuation: a menu item, a label, a site name
     return len(words) <= 3 and not _SENTENCE_END.search(stripped)
+
+
+def starts_related_block(line: str) -> bool:
+    """A "Ti potrebbe interessare" / "Related articles" heading: it and what follows are not the article."""
+    return bool(_TAIL_START.match(line)) and len(line.split()) <= 6 and not _SENTENCE_END.search(line)
 
 
 def _html_blocks(html: str) -> tuple[list[str], dict[str, str]]:
@@ -168,10 +181,11 @@ def _html_blocks(html: str) -> tuple[list[str], dict[str, str]]:
     return blocks, meta
 
 
-def clean_lines(lines: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+def clean_lines(lines: Iterable[str], find_title: bool = True) -> tuple[list[str], dict[str, str]]:
     """Drop boilerplate lines and pull byline/date/title lines out as metadata.
 
-    Returns the body paragraphs and what was found: title, author, date.
+    Returns the body paragraphs and what was found: title, author, date. With `find_title` off
+    (the title is known from front matter or the page head) the first line stays in the body.
     """
     found: dict[str, str] = {}
     body: list[str] = []
@@ -179,7 +193,7 @@ def clean_lines(lines: Iterable[str]) -> tuple[list[str], dict[str, str]]:
         line = " ".join(raw.split())
         if not line:
             continue
-        if _TAIL_START.match(line) and body:
+        if body and starts_related_block(line):
             break
         lead = _LEADING_DATE.match(line)
         if lead:
@@ -196,7 +210,13 @@ def clean_lines(lines: Iterable[str]) -> tuple[list[str], dict[str, str]]:
         if is_boilerplate(line):
             continue
         # a headline: no sentence punctuation at the end, before any paragraph of the body
-        if "title" not in found and not body and not _SENTENCE_END.search(line) and len(line.split()) <= 30:
+        if (
+            find_title
+            and "title" not in found
+            and not body
+            and not _SENTENCE_END.search(line)
+            and len(line.split()) <= 30
+        ):
             found["title"] = line
             continue
         if line == found.get("title") or line in body:
@@ -235,11 +255,14 @@ def parse_article(raw: str, path: Path) -> Article:
         lines = body_text.splitlines()
         if suffix in (".md", ".markdown"):
             lines = [re.sub(r"^\s{0,3}#{1,6}\s+", "", line) for line in lines]
-    paragraphs, found = clean_lines(lines)
+    known_title = _as_text(front.get("title")) or page_meta.get("title", "")
+    paragraphs, found = clean_lines(lines, find_title=not known_title)
+    if known_title and paragraphs and paragraphs[0] == known_title:
+        paragraphs = paragraphs[1:]  # the page repeats its headline (an HTML h1): metadata, not body
     if not paragraphs:
         raise ValueError("no article text left after cleaning")
     text = "\n\n".join(paragraphs)
-    title = _as_text(front.get("title")) or page_meta.get("title") or found.get("title") or title_from_lead(text)
+    title = known_title or found.get("title") or title_from_lead(text)
     date = _as_text(front.get("date")) or parse_date(page_meta.get("date", "")) or found.get("date", "")
     if date and not _ISO_DATE.fullmatch(date):
         date = parse_date(date) or date

@@ -15,6 +15,7 @@ from typing import Any
 
 from .chunking import chunk_article
 from .corpus import load_corpus
+from .errors import CorpusError
 from .settings import Settings
 from .store import ChunkStore
 from .types import Article, IngestReport
@@ -29,6 +30,11 @@ def ingest(
     chunks = [c for a in loaded.articles for c in chunk_article(a, settings.chunk_size, settings.chunk_overlap)]
     store.open_for_writing(rebuild=rebuild)
     existing = store.stored_ids()
+    if not loaded.articles and existing:
+        raise CorpusError(
+            f"No article could be loaded from {', '.join(map(str, settings.corpus))}, so ingesting would empty the "
+            "index. Check the folder (and the warnings above); to empty the index on purpose: rag ingest --rebuild"
+        )
     wanted = {c.id for c in chunks}
     to_add = [c for c in chunks if c.id not in existing]
     to_delete = sorted(existing - wanted)

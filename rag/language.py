@@ -9,181 +9,32 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from functools import lru_cache
 from typing import Any
+
+from .textutil import strip_accents
 
 SUPPORTED = ("it", "en")
 
 _IT_WORDS = frozenset(
-    [
-        "e",
-        "ed",
-        "il",
-        "lo",
-        "la",
-        "i",
-        "gli",
-        "le",
-        "un",
-        "una",
-        "uno",
-        "di",
-        "del",
-        "della",
-        "dei",
-        "degli",
-        "delle",
-        "dello",
-        "da",
-        "dal",
-        "dalla",
-        "dai",
-        "in",
-        "nel",
-        "nella",
-        "nei",
-        "nelle",
-        "con",
-        "su",
-        "sul",
-        "sulla",
-        "per",
-        "tra",
-        "fra",
-        "che",
-        "chi",
-        "cosa",
-        "come",
-        "quando",
-        "dove",
-        "perché",
-        "perche",
-        "quanto",
-        "quanti",
-        "quante",
-        "quale",
-        "quali",
-        "non",
-        "è",
-        "sono",
-        "ha",
-        "hanno",
-        "era",
-        "erano",
-        "sarà",
-        "saranno",
-        "stato",
-        "stata",
-        "anche",
-        "ma",
-        "o",
-        "se",
-        "cui",
-        "questo",
-        "questa",
-        "questi",
-        "queste",
-        "quello",
-        "quella",
-        "qual",
-        "dell",
-        "all",
-        "nell",
-        "sull",
-        "c",
-        "ci",
-        "si",
-        "ne",
-        "mi",
-        "ti",
-        "vi",
-        "al",
-        "alla",
-        "ai",
-        "alle",
-        "l",
-        "d",
-        "dell'",
-        "gli",
-        "quanto",
-        "chiè",
-        "dov",
-        "com",
-        "qualè",
-    ]
+    """e ed il lo la i gli le un una uno di del della dei degli delle dello da dal dalla dai in nel nella
+    nei nelle con su sul sulla per tra fra che chi cosa come quando dove perché perche quanto quanti
+    quante quale quali non è sono ha hanno era erano sarà saranno stato stata anche ma o se cui questo
+    questa questi queste quello quella qual dell all nell sull c ci si ne mi ti vi al alla ai alle l d
+    dell' gli quanto chiè dov com qualè""".split()
 )
 _EN_WORDS = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "from",
-        "by",
-        "and",
-        "or",
-        "but",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "will",
-        "would",
-        "can",
-        "could",
-        "does",
-        "do",
-        "did",
-        "has",
-        "have",
-        "had",
-        "what",
-        "who",
-        "whom",
-        "whose",
-        "which",
-        "when",
-        "where",
-        "why",
-        "how",
-        "much",
-        "many",
-        "this",
-        "that",
-        "these",
-        "those",
-        "it",
-        "its",
-        "their",
-        "there",
-        "about",
-        "into",
-        "than",
-        "then",
-        "also",
-        "not",
-    ]
+    """the a an of to in on at for with from by and or but is are was were be been will would can could
+    does do did has have had what who whom whose which when where why how much many this that these
+    those it its their there about into than then also not""".split()
 )
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _lock = threading.Lock()
 
 
-def _strip_accents(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-
-
 def _function_word_vote(text: str) -> str | None:
     words = [w.casefold() for w in _WORD.findall(text.replace("’", "'"))]
-    it = sum(1 for w in words if w in _IT_WORDS or _strip_accents(w) in _IT_WORDS)
+    it = sum(1 for w in words if w in _IT_WORDS or strip_accents(w) in _IT_WORDS)
     en = sum(1 for w in words if w in _EN_WORDS)
     # accented final vowels ("è", "perché", "sarà") are Italian, never English
     it += sum(1 for w in words if w[-1:] in "àèéìòù")

@@ -63,6 +63,11 @@ class LlamaCppChat(BaseChatModel):
                 raise ModelUnavailable(f"llama.cpp could not load {self.model_path}: {e}") from e
         return self._llama
 
+    def load(self) -> None:
+        """Load the model now rather than on the first question."""
+        with self._lock:
+            self._client()
+
     def _request(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> dict[str, Any]:
         return {
             "messages": [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages],
@@ -111,19 +116,11 @@ def describe_llm(settings: Settings) -> str:
 def make_chat_model(settings: Settings) -> BaseChatModel:
     """Build the chat model the settings name. The packaged model is assembled on first use."""
     backend, _, name = settings.llm.partition(":")
-    if settings.llm in PACKAGED_MODELS:
-        path = ensure_model(PACKAGED_MODELS[settings.llm], settings.cache_dir)
+    if settings.llm in PACKAGED_MODELS or (backend == "gguf" and name):
+        packaged = PACKAGED_MODELS.get(settings.llm)
+        path = ensure_model(packaged, settings.cache_dir) if packaged else Path(name)
         return LlamaCppChat(
             model_path=str(path),
-            n_ctx=settings.n_ctx,
-            n_threads=settings.threads,
-            max_tokens=settings.max_tokens,
-            seed=settings.seed,
-            temperature=settings.temperature,
-        )
-    if backend == "gguf" and name:
-        return LlamaCppChat(
-            model_path=name,
             n_ctx=settings.n_ctx,
             n_threads=settings.threads,
             max_tokens=settings.max_tokens,

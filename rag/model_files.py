@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 import re
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -113,11 +115,15 @@ def _write_record(target: Path, model: PackagedModel) -> None:
     _record_path(target).write_text(json.dumps(record, indent=2) + "\n")
 
 
+def _blocks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        yield from iter(lambda: handle.read(1 << 22), b"")
+
+
 def _sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
+    for block in _blocks(path):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -131,17 +137,16 @@ def ensure_model(model: PackagedModel, cache_dir: Path) -> Path:
         _write_record(target, model)
         return target
     parts = part_files(model)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     digest = hashlib.sha256()
     size = 0
     try:
         with tmp.open("wb") as out:
             for part in parts:
-                with part.open("rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 22), b""):  # noqa: B023
-                        digest.update(block)
-                        size += len(block)
-                        out.write(block)
+                for block in _blocks(part):
+                    digest.update(block)
+                    size += len(block)
+                    out.write(block)
         if size != model.size or digest.hexdigest() != model.sha256:
             raise ModelUnavailable(
                 f"The assembled {model.name} is wrong: {size} bytes, sha256 {digest.hexdigest()} "

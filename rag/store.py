@@ -70,19 +70,28 @@ class ChunkStore:
             path = self.settings.chroma_path
             if not create and not path.exists():
                 raise IndexNotBuilt(str(path))
-            path.mkdir(parents=True, exist_ok=True)
-            self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            except Exception as e:  # a damaged or incompatible store, or a folder we may not write
+                raise StoreUnavailable(
+                    f"Cannot open the Chroma store at {path} ({e.__class__.__name__}: {e}). "
+                    "Check the folder's permissions, or delete it and run: rag ingest"
+                ) from e
         return self._client
 
     def _collection(self) -> Any:
+        client = self.client()
         try:
-            return self.client().get_collection(self.settings.collection_name)
+            return client.get_collection(self.settings.collection_name)
         except (ValueError, LookupError) as e:
             raise IndexNotBuilt(f"{self.location} (collection '{self.settings.collection_name}')") from e
         except Exception as e:
             if e.__class__.__name__ in ("NotFoundError", "InvalidCollectionException"):
                 raise IndexNotBuilt(f"{self.location} (collection '{self.settings.collection_name}')") from e
-            raise
+            raise StoreUnavailable(
+                f"Chroma failed at {self.location} ({e.__class__.__name__}: {e}). Rebuild with: rag ingest --rebuild"
+            ) from e
 
     def vectorstore(self) -> Any:
         """The LangChain VectorStore over the collection."""

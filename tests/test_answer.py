@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import BaseMessage
 
-from rag.answer import Pipeline
+from rag.answer import Pipeline, says_not_found
 from rag.citations import attribute_missing, parse_markers
 from rag.errors import EmptyQuestion
 from rag.ingest import ingest
@@ -99,8 +99,8 @@ def test_stream_yields_text_then_the_answer(settings: Settings) -> None:
 def test_prompt_respects_passage_count_and_token_budget(settings: Settings) -> None:
     chat = scripted("NOT_FOUND")
     _pipeline(settings, chat, context_k=2, k=5).ask("Ford Renault Ampere")
-    assert str(chat.prompts[-1][-1].content).count("\n[") + 1 <= 3
-    assert "[3]" not in str(chat.prompts[-1][-1].content)
+    prompt = str(chat.prompts[-1][-1].content)
+    assert "[1] " in prompt and "[2] " in prompt and "[3] " not in prompt  # exactly two passages
     chat2 = scripted("NOT_FOUND")
     answer = _pipeline(settings, chat2, context_k=4, context_tokens=10).ask("Ford Renault Ampere")
     assert "[2]" not in str(chat2.prompts[-1][-1].content)  # budget allows only the first passage
@@ -132,3 +132,28 @@ def test_answer_json_shape(settings: Settings) -> None:
     ]
     assert list(data["sources"][0]) == ["rank", "chunk_id", "article_id", "title", "score", "text"]
     assert list(data["timings"]) == ["retrieve_ms", "ttft_ms", "generate_ms", "total_ms"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("NOT_FOUND", True),
+        ("Not_FOUND", True),
+        ("NOT_FOUND [1]", True),
+        ("not found.", True),
+        ("", True),
+        ("The cause was not found by investigators.", False),
+        ("Nel 2028 [1].", False),
+    ],
+)
+def test_not_found_marker(text: str, expected: bool) -> None:
+    assert says_not_found(text) is expected
+
+
+def test_attribution_leaves_a_sentence_sharing_nothing_unmarked(settings: Settings) -> None:
+    store = ChunkStore(settings, HashEmbeddings())
+    ingest(settings, store)
+    hits = HybridRetriever(settings, store).search("Douai 550 milioni", k=2)
+    parsed = attribute_missing("Zebre volanti. Douai ha ricevuto 550 milioni.", hits)
+    assert parsed.text.startswith("Zebre volanti. Douai")  # no marker on the first sentence
+    assert parsed.text.endswith("milioni [1].") and parsed.markers == [1]

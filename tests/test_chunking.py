@@ -53,6 +53,13 @@ CASES = [
     ("Primo paragrafo senza punto\nSecondo paragrafo.", ["Primo paragrafo senza punto", "Secondo paragrafo."]),
     ("Versione 2.0 disponibile. la frase continua qui.", ["Versione 2.0 disponibile. la frase continua qui."]),
     ("Nissan Co. Ltd. ha annunciato. Bene.", ["Nissan Co. Ltd. ha annunciato.", "Bene."]),
+    ("It opened two years ago. The plant grew.", ["It opened two years ago.", "The plant grew."]),
+    ("Cars, vans and so on. The end.", ["Cars, vans and so on.", "The end."]),
+    ("The answer was no. Then he left.", ["The answer was no.", "Then he left."]),
+    ("Il club gioca in Serie A. Il club vince.", ["Il club gioca in Serie A.", "Il club vince."]),
+    ('Lo schermo è da 27" e costa poco. Bene.', ['Lo schermo è da 27" e costa poco.', "Bene."]),
+    ("Pubblicato il 9 dic. 2025 a Parigi. Poi a Colonia.", ["Pubblicato il 9 dic. 2025 a Parigi.", "Poi a Colonia."]),
+    ("Vedi l'art. 5 del contratto. Fine.", ["Vedi l'art. 5 del contratto.", "Fine."]),
 ]
 
 
@@ -120,8 +127,19 @@ def test_chunk_ids_are_stable_and_follow_content() -> None:
     assert set(retitled).isdisjoint(first)  # metadata change: no chunk keeps a stale title
 
 
-def test_a_long_sentence_is_its_own_chunk() -> None:
+def test_an_overlong_sentence_is_cut_at_spaces_only() -> None:
     sentence = "Una frase " + "molto " * 200 + "lunga."
-    chunks = chunk_article(_article(sentence + " Breve."), size=300, overlap=50)
-    assert chunks[0].text == sentence
+    article = _article(sentence + " Breve.")
+    chunks = chunk_article(article, size=300, overlap=50)
+    assert all(len(c.text) <= 300 for c in chunks)
+    assert all(article.text[c.start - 1 : c.start] in ("", " ") for c in chunks)  # no word is cut
+    covered = {i for c in chunks for i in range(c.start, c.end)}
+    assert all(i in covered for i, char in enumerate(article.text) if not char.isspace())
     assert chunks[-1].text.endswith("Breve.")
+
+
+def test_no_chunk_is_contained_in_its_neighbour() -> None:
+    text = "Frase breve uno. Frase breve due. " + "Parola " * 120 + "fine. Ultima."
+    chunks = chunk_article(_article(text), size=400, overlap=150)
+    for left, right in zip(chunks, chunks[1:], strict=False):
+        assert right.end > left.end

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import is_boilerplate, load_corpus, parse_date, read_article, to_markdown
+from rag.corpus import clean_lines, is_boilerplate, load_corpus, parse_date, read_article, to_markdown
 from tests.conftest import FIXTURES, SEED_CORPUS
 
 RAW = FIXTURES / "raw"
@@ -78,6 +78,10 @@ def test_html_page_with_other_navigation_and_footer() -> None:
         ("Copyright 2025 Editore Srl", True),
         ("Menu", True),
         ("Il sito ora produce per 4 marche.", False),
+        ("Privacy, il Garante multa la società per 5 milioni di euro.", False),
+        ("Cerca di rilanciare il marchio in Europa entro il 2028.", False),
+        ("Share prices fell 4% on Monday after the announcement.", False),
+        ("Meta owns Facebook and Instagram.", False),
         ("Renault e Ford annunciano una partnership per sviluppare due nuovi veicoli elettrici.", False),
     ],
 )
@@ -132,3 +136,20 @@ def test_markdown_round_trip(tmp_path: Path) -> None:
     assert (again.title, again.date, again.author, again.language, again.text) == (
         article.title, article.date, article.author, article.language, article.text,
     )  # fmt: skip
+
+
+def test_a_related_heading_ends_the_article_but_a_sentence_starting_alike_does_not() -> None:
+    body, _ = clean_lines(
+        ["Prima frase dell'articolo.", "Related to this, the board approved the plan.", "Ultima frase."]
+    )
+    assert body == ["Prima frase dell'articolo.", "Related to this, the board approved the plan.", "Ultima frase."]
+    body, _ = clean_lines(["Prima frase dell'articolo.", "Leggi anche", "Un altro articolo qualsiasi."])
+    assert body == ["Prima frase dell'articolo."]
+
+
+def test_front_matter_title_keeps_the_first_line_in_the_body(tmp_path: Path) -> None:
+    path = tmp_path / "a.md"
+    path.write_text("---\ntitle: Titolo vero\n---\n\n## Il contesto del mercato europeo\n\nIl mercato cresce.\n")
+    article = read_article(path)
+    assert article.title == "Titolo vero"
+    assert article.text.startswith("Il contesto del mercato europeo")

@@ -14,8 +14,9 @@ from tests.conftest import ROOT
 from tests.fakes import HashEmbeddings, scripted
 
 QUESTIONS = ROOT / "evals" / "questions.jsonl"
-KEYS = ["answer_accuracy", "abstention_accuracy", "false_abstention_rate", "recall@1", "recall@3", "recall@5", "mrr",
-        "citation_hit_rate", "citation_validity", "language_match", "latency_p50_ms", "latency_p95_ms", "ttft_p50_ms", "n"]  # fmt: skip
+KEYS = ["answer_accuracy", "abstention_accuracy", "false_abstention_rate", "recall@1", "recall@3", "recall@5",
+        "mrr", "citation_hit_rate", "citation_validity", "language_match", "latency_p50_ms", "latency_p95_ms",
+        "ttft_p50_ms", "n"]  # fmt: skip
 
 
 def test_runner_writes_the_three_reports_in_the_agreed_shape(settings: Settings, tmp_path: Path) -> None:
@@ -34,7 +35,8 @@ def test_runner_writes_the_three_reports_in_the_agreed_shape(settings: Settings,
         assert block["overall"]["false_abstention_rate"] == 1.0
         item = block["items"][0]
         for key in ["id", "lang", "answerable", "question", "answer", "abstained", "correct", "retrieved_ids",
-                    "first_hit_rank", "citation_hit", "citation_valid", "language_ok", "total_ms", "ttft_ms"]:  # fmt: skip
+                    "first_hit_rank", "citation_hit", "citation_valid", "language_ok", "total_ms",
+                    "ttft_ms"]:  # fmt: skip
             assert key in item
     markdown = (out / "report.md").read_text()
     assert "| answer_accuracy |" in markdown and "abstained on an answerable question" in markdown

@@ -53,3 +53,17 @@ def test_shared_options_before_or_after_the_subcommand(argv: list[str]) -> None:
 def test_repeated_corpus_forms_one_corpus() -> None:
     args = build_parser().parse_args(["ingest", "--corpus", "a", "--corpus", "b"])
     assert make_settings(args).corpus == (Path("a"), Path("b"))
+
+
+def test_corpus_before_and_after_the_subcommand_add_up() -> None:
+    args = build_parser().parse_args(["--corpus", "a", "ingest", "--corpus", "b"])
+    assert make_settings(args).corpus == (Path("a"), Path("b"))
+
+
+def test_bad_settings_are_rejected_with_the_field_named() -> None:
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match="chunk_overlap"):
+        Settings(chunk_size=100, chunk_overlap=100)
+    with pytest.raises(pydantic.ValidationError, match="k"):
+        Settings(k=0)

@@ -6,6 +6,7 @@ Article text is shown as text: it is HTML-escaped before it reaches the page.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from rag.errors import RagError
 from rag.service import Service, build_service
 from rag.settings import Settings
 from rag.types import Answer
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = [
     "Quando arriveranno i nuovi modelli elettrici Ford?",
@@ -76,6 +79,10 @@ def respond(
             yield history + [{"role": "assistant", "content": html.escape(draft, quote=False)}], ""
     except RagError as e:
         yield history + [{"role": "assistant", "content": f"⚠️ {html.escape(str(e), quote=False)}"}], message
+    except Exception as e:  # keep the chat usable; the details go to the server log
+        log.exception("answering failed")
+        text = f"⚠️ Errore interno / internal error ({e.__class__.__name__}). Riprova / please retry."
+        yield history + [{"role": "assistant", "content": text}], message
 
 
 def build_app(settings: Settings, service: Service | None = None) -> Any:
@@ -98,8 +105,9 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
         def handler(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[list[dict[str, Any]], str]]:
             yield from respond(service, message, history)
 
-        box.submit(handler, [box, chatbot], [chatbot, box], api_name="ask")
-        send.click(handler, [box, chatbot], [chatbot, box], api_visibility="private")
+        # one queue for both triggers: a single local model answers one question at a time, in turn
+        box.submit(handler, [box, chatbot], [chatbot, box], api_name="ask", concurrency_id="llm")
+        send.click(handler, [box, chatbot], [chatbot, box], api_visibility="private", concurrency_id="llm")
         clear.click(lambda: ([], ""), None, [chatbot, box], api_visibility="private")
     demo.queue(default_concurrency_limit=1)
     return demo
@@ -107,10 +115,13 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
 
 def launch(settings: Settings, share: bool = False) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    auth = os.environ.get("RAG_UI_AUTH")
+    if auth is not None and (":" not in auth or not auth.split(":", 1)[0]):
+        raise RagError("RAG_UI_AUTH must look like user:password (unset it to run without a login).")
     service = build_service(settings)
     service.store.check_embedder()  # fail now, with the fix, rather than on the first question
+    service.warm_up()  # load the model before the first reader arrives
     demo = build_app(settings, service)
-    auth = os.environ.get("RAG_UI_AUTH")
     import gradio as gr
 
     # system fonts only: the page must not fetch anything from the internet
@@ -120,6 +131,6 @@ def launch(settings: Settings, share: bool = False) -> None:
         server_name=settings.host,
         server_port=settings.port,
         share=share,
-        auth=tuple(auth.split(":", 1)) if auth and ":" in auth else None,
+        auth=tuple(auth.split(":", 1)) if auth else None,
         show_error=True,
     )

@@ -1,0 +1,36 @@
+"""Backend selection by setting (no model is loaded, no server contacted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.errors import ModelUnavailable
+from rag.llm import LlamaCppChat, make_chat_model
+from rag.settings import Settings
+
+
+def test_gguf_path_backend_runs_llama_cpp_with_our_settings(tmp_path: Path) -> None:
+    model = make_chat_model(Settings(llm=f"gguf:{tmp_path / 'm.gguf'}", n_ctx=2048, max_tokens=99, threads=3))
+    assert isinstance(model, LlamaCppChat)
+    assert (model.n_ctx, model.max_tokens, model.n_threads, model.temperature) == (2048, 99, 3, 0.0)
+    with pytest.raises(ModelUnavailable, match="No model file"):
+        model.invoke("ciao")  # a missing file is a clear error, not a crash inside llama.cpp
+
+
+def test_openai_compatible_backend() -> None:
+    model = make_chat_model(Settings(llm="openai:qwen", openai_base_url="http://127.0.0.1:9/v1"))
+    assert type(model).__name__ == "ChatOpenAI"
+    assert model.model_name == "qwen" and model.temperature == 0.0  # type: ignore[attr-defined]
+
+
+def test_ollama_backend() -> None:
+    model = make_chat_model(Settings(llm="ollama:qwen2.5", ollama_url="http://127.0.0.1:9"))
+    assert type(model).__name__ == "ChatOllama"
+    assert model.model == "qwen2.5" and model.temperature == 0.0  # type: ignore[attr-defined]
+
+
+def test_unknown_backend_lists_the_choices() -> None:
+    with pytest.raises(ModelUnavailable, match="gguf:/path/model.gguf"):
+        make_chat_model(Settings(llm="magic"))
