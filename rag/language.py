@@ -21,10 +21,10 @@ _IT_WORDS = frozenset(
     nei nelle con su sul sulla per tra fra che chi cosa come quando dove perché perche quanto quanti
     quante quale quali non è sono ha hanno era erano sarà saranno stato stata anche ma o se cui questo
     questa questi queste quello quella qual dell all nell sull c ci si ne mi ti vi al alla ai alle l d
-    dell' gli quanto chiè dov com qualè""".split()
+    dov com""".split()
 )
 _EN_WORDS = frozenset(
-    """the a an of to in on at for with from by and or but is are was were be been will would can could
+    """the an of to on at for with from by and or but is are was were be been will would can could
     does do did has have had what who whom whose which when where why how much many this that these
     those it its their there about into than then also not""".split()
 )
@@ -32,15 +32,14 @@ _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _lock = threading.Lock()
 
 
-def _function_word_vote(text: str) -> str | None:
+def _function_words(text: str) -> tuple[int, int]:
+    """How many Italian and English function words the text has ("a" and "in" count for neither)."""
     words = [w.casefold() for w in _WORD.findall(text.replace("’", "'"))]
     it = sum(1 for w in words if w in _IT_WORDS or strip_accents(w) in _IT_WORDS)
     en = sum(1 for w in words if w in _EN_WORDS)
     # accented final vowels ("è", "perché", "sarà") are Italian, never English
     it += sum(1 for w in words if w[-1:] in "àèéìòù")
-    if it == en:
-        return None
-    return "it" if it > en else "en"
+    return it, en
 
 
 @lru_cache(maxsize=1)
@@ -55,12 +54,14 @@ def detect_language(text: str, default: str = "it") -> str:
 
     Example: "E Farley?" -> "it", "Who is Provost?" -> "en", "Douai" -> default.
     """
-    vote = _function_word_vote(text)
     words = _WORD.findall(text)
-    if vote is not None and len(words) <= 12:
-        return vote
     if not words:
         return default
+    it, en = _function_words(text)
+    vote = None if it == en else ("it" if it > en else "en")
+    # short texts, or a clear majority: product names ("Scenic E-Tech Electric") must not outvote grammar
+    if vote is not None and (len(words) <= 12 or (abs(it - en) >= 3 and min(it, en) * 3 <= max(it, en))):
+        return vote
     with _lock:
         detected = _detector().detect_language_of(text)
     if detected is None:

@@ -19,6 +19,13 @@ from rag.language import detect_language
         ("Why Ampere?", "en"),
         ("Renault e Ford annunciano una partnership per sviluppare due nuovi veicoli elettrici Ford in Europa.", "it"),
         ("Renault and Ford announce a partnership to develop two new Ford electric vehicles in Europe.", "en"),
+        ("Alpine viene prodotto a Douai il modello A290 [2].", "it"),
+        (
+            "Lo stabilimento di Douai produce per 4 marche: Renault (Megane E-Tech Electric, Scenic E-Tech "
+            "Electric e R5 E-Tech Electric), Alpine: (A290), Nissan Micra EV, Mitsubishi Eclipse Cross [3].",
+            "it",
+        ),
+        ("The plant makes the Megane E-Tech Electric, the Scenic E-Tech Electric and the R5 for Renault.", "en"),
     ],
 )
 def test_detects_short_questions_and_names(text: str, lang: str) -> None:

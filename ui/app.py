@@ -39,6 +39,11 @@ def _text(value: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(value, quote=False))
 
 
+def _quote(passage: str) -> str:
+    """A passage as a Markdown block quote, every paragraph of it inside the quote."""
+    return "\n".join("> " + line for line in _text(passage).splitlines())
+
+
 def _answer_text(answer: str) -> str:
     """The answer with its [n] markers kept readable (escaped text, literal markers)."""
     return html.escape(answer, quote=False)
@@ -53,12 +58,12 @@ def render_answer(answer: Answer) -> str:
         for c in answer.citations:
             meta = ", ".join(x for x in (c.date, c.publication if c.publication != "unknown" else "") if x)
             lines.append(f"\n**[{c.marker}] {_text(c.title)}**" + (f" ({_text(meta)})" if meta else ""))
-            lines.append(f"> {_text(c.text)}")
+            lines.append(_quote(c.text))
     elif answer.sources:
         lines.append(f"**{labels['closest']}**")
         for s in answer.sources[:3]:
             lines.append(f"\n**{_text(s.title)}** (score {s.score:.3f})")
-            lines.append(f"> {_text(s.text[:400])}")
+            lines.append(_quote(s.text[:400]))
     timing = answer.timings
     lines.append(f"\n<sub>{timing.total_ms / 1000:.1f} s</sub>")
     return "\n".join(lines)
