@@ -316,10 +316,12 @@ def article_files(folders: Iterable[Path]) -> list[Path]:
 
             raise CorpusError(f"Corpus folder {folder} does not exist. Create it or pass --corpus DIR.")
         for path in sorted(folder.rglob("*")):
+            hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)
             if (
                 path.is_file()
                 and path.suffix.lower() in SUPPORTED_SUFFIXES
-                and not path.name.startswith((".", "_"))
+                and not hidden
+                and not path.name.startswith("_")
                 and not path.stem.upper().startswith("README")
             ):
                 files.append(path)

@@ -74,6 +74,7 @@ def write_manifest(
                 "language": a.language,
                 "publication": a.publication,
                 "source": a.source_path,
+                "content_hash": a.content_hash,
                 "chunks": chunk_counts.get(a.id, 0),
             }
             for a in articles

@@ -115,6 +115,8 @@ def test_bad_files_are_skipped_with_their_names_and_the_rest_loads(tmp_path: Pat
     (tmp_path / "latin1.txt").write_bytes("Città di Douai, è un test.".encode("latin-1"))
     (tmp_path / "broken.md").write_text("---\ntitle: [unclosed\n---\nTesto dell'articolo.\n")
     (tmp_path / "notes.pdf").write_bytes(b"%PDF")  # not an article type: ignored
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    shutil.copy(tmp_path / "good.md", tmp_path / ".ipynb_checkpoints" / "good-checkpoint.md")  # hidden folder
     result = load_corpus([tmp_path])
     assert [a.id for a in result.articles] == ["good"]
     joined = "\n".join(result.skipped)
