@@ -102,7 +102,7 @@ def write_png(results: dict[str, Any], path: Path) -> None:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
     ax.set_title("Evaluation by question language" + (" and pipeline" if len(pipelines) > 1 else ""))
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
