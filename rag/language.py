@@ -14,8 +14,6 @@ from typing import Any
 
 from .textutil import strip_accents
 
-SUPPORTED = ("it", "en")
-
 _IT_WORDS = frozenset(
     """e ed il lo la i gli le un una uno di del della dei degli delle dello da dal dalla dai in nel nella
     nei nelle con su sul sulla per tra fra che chi cosa come quando dove perché perche quanto quanti

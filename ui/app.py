@@ -26,8 +26,8 @@ EXAMPLES = [
     "Who are the CEOs of Nissan and Mitsubishi?",
 ]
 LABELS = {
-    "it": {"sources": "Fonti", "closest": "Passaggi più vicini", "error": "Errore"},
-    "en": {"sources": "Sources", "closest": "Closest passages", "error": "Error"},
+    "it": {"sources": "Fonti", "closest": "Passaggi più vicini"},
+    "en": {"sources": "Sources", "closest": "Closest passages"},
 }
 
 
@@ -36,7 +36,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|])")
 
 def _text(value: str) -> str:
     """Article text, safe in Markdown: HTML escaped and Markdown control characters backslashed."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(value, quote=False))
+    return _MD_SPECIAL.sub(r"\\\1", _plain(value))
 
 
 def _quote(passage: str) -> str:
@@ -44,15 +44,15 @@ def _quote(passage: str) -> str:
     return "\n".join("> " + line for line in _text(passage).splitlines())
 
 
-def _answer_text(answer: str) -> str:
-    """The answer with its [n] markers kept readable (escaped text, literal markers)."""
+def _plain(answer: str) -> str:
+    """Model or error text as text: HTML escaped, Markdown (and its [n] markers) left readable."""
     return html.escape(answer, quote=False)
 
 
 def render_answer(answer: Answer) -> str:
     """The assistant message: the verified answer, then its sources (or the closest passages)."""
     labels = LABELS.get(answer.language, LABELS["en"])
-    lines = [_answer_text(answer.answer), ""]
+    lines = [_plain(answer.answer), ""]
     if answer.citations:
         lines.append(f"**{labels['sources']}**")
         for c in answer.citations:
@@ -81,9 +81,9 @@ def respond(
                 yield history + [{"role": "assistant", "content": render_answer(item)}], ""
                 return
             draft += item
-            yield history + [{"role": "assistant", "content": html.escape(draft, quote=False)}], ""
+            yield history + [{"role": "assistant", "content": _plain(draft)}], ""
     except RagError as e:
-        yield history + [{"role": "assistant", "content": f"⚠️ {html.escape(str(e), quote=False)}"}], message
+        yield history + [{"role": "assistant", "content": f"⚠️ {_plain(str(e))}"}], message
     except Exception as e:  # keep the chat usable; the details go to the server log
         log.exception("answering failed")
         text = f"⚠️ Errore interno / internal error ({e.__class__.__name__}). Riprova / please retry."
