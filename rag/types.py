@@ -73,8 +73,10 @@ class Hit:
     chunk: Chunk
     rank: int
     score: float
-    dense_score: float | None = None
-    keyword_score: float | None = None
+    dense_score: float | None = None  # cosine similarity of the whole chunk
+    keyword_score: float | None = None  # BM25
+    sentence_score: float | None = None  # cosine similarity of its best sentence
+    best_sentence: str = ""  # the chunk's sentence closest to the question
 
 
 @dataclass(frozen=True)

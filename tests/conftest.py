@@ -39,7 +39,8 @@ def corpus_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
-    return Settings(corpus=(corpus_dir,), index=tmp_path / "index")
+    """Settings for tests with the fake embedder: its vectors carry no meaning, so keywords lead retrieval."""
+    return Settings(corpus=(corpus_dir,), index=tmp_path / "index", keyword_weight=1.0)
 
 
 def free_port() -> int:

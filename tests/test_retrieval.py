@@ -3,17 +3,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag.ingest import ingest
-from rag.retrieval import HybridRetriever, rrf_fuse
+from rag.retrieval import HybridRetriever, balance_by_language
 from rag.settings import Settings
 from rag.store import ChunkStore
 from tests.fakes import HashEmbeddings
 
 
-def test_rrf_rewards_agreement() -> None:
-    fused = rrf_fuse([(["a", "b", "c"], 1.0), (["b", "c"], 1.0)], rrf_k=60)
-    assert max(fused, key=fused.__getitem__) == "b"
-    weighted = rrf_fuse([(["a", "b"], 3.0), (["b", "a"], 1.0)], rrf_k=60)
-    assert weighted["a"] > weighted["b"]
+def test_language_balance_lets_a_standout_passage_beat_a_flat_same_language_group() -> None:
+    scores = {"a": 0.80, "b": 0.70, "c": 0.69, "x": 0.84, "y": 0.83, "z": 0.83}
+    language = {"a": "it", "b": "it", "c": "it", "x": "en", "y": "en", "z": "en"}
+    assert max(scores, key=scores.__getitem__) == "x"
+    balanced = balance_by_language(scores, language)
+    assert max(balanced, key=balanced.__getitem__) == "a"
+    # the order inside one language never changes
+    assert balanced["a"] > balanced["b"] > balanced["c"] and balanced["x"] > balanced["y"]
+
+
+def test_a_language_with_too_few_candidates_is_left_as_is() -> None:
+    balanced = balance_by_language({"a": 0.8, "b": 0.7, "x": 0.9}, {"a": "it", "b": "it", "x": "en"})
+    assert balanced == {"a": 0.8, "b": 0.7, "x": 0.9}
 
 
 def _retriever(settings: Settings) -> HybridRetriever:
@@ -23,10 +31,13 @@ def _retriever(settings: Settings) -> HybridRetriever:
 
 
 def test_hybrid_search_finds_the_passage_with_the_fact(settings: Settings) -> None:
+    # the fake embedder carries no meaning, so the keyword side must bring the passage up
+    settings = settings.model_copy(update={"keyword_weight": 1.0})
     hits = _retriever(settings).search("Quanto è stato l'investimento per convertire lo stabilimento di Douai?", k=3)
     assert "550 milioni" in hits[0].chunk.text
     assert [h.rank for h in hits] == [1, 2, 3]
     assert hits[0].keyword_score and hits[0].keyword_score > 0
+    assert hits[0].best_sentence and hits[0].best_sentence in hits[0].chunk.text
 
 
 def test_k_controls_how_many_passages_come_back(settings: Settings) -> None:
