@@ -1,26 +1,35 @@
-"""The chain: question -> retrieval -> prompt -> LLM (streamed) -> citations -> Answer.
+"""The chain: (follow-up -> standalone question) -> retrieval -> prompt -> LLM (streamed)
+-> language check (one firmer retry) -> verified citations -> Answer.
 
-`stream()` yields the model's text as it is generated and then the finished `Answer`; `ask()`
-returns only the `Answer`. The pipeline, not the model, owns citations and abstention.
+`stream()` yields the model's text as it is generated and then the finished, verified `Answer`,
+which replaces the draft; `ask()` returns only the `Answer`. The pipeline, not the model, owns
+citations and abstention: an answer no retrieved passage supports is an abstention.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from .citations import attribute_missing, parse_markers, to_citations
+from .citations import MARKER
 from .errors import EmptyQuestion, RagError
 from .language import detect_language
-from .prompt import NOT_FOUND, abstain_message, build_prompt, select_context
+from .llm import LlamaCppChat
+from .prompt import NOT_FOUND, abstain_message, build_prompt, build_rewrite_prompt, select_context
 from .retrieval import HybridRetriever
 from .settings import Settings
-from .types import Answer, Hit, Source, Timings
+from .types import Answer, Citation, Hit, Source, Timings
+from .verify import Verified, Verifier
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+REWRITE_MAX_TOKENS = 48
 
 
 def _ms(start: float) -> int:
@@ -36,6 +45,7 @@ def _sources(hits: list[Hit]) -> list[Source]:
             title=h.chunk.title,
             score=h.score,
             text=h.chunk.text,
+            sentence=h.best_sentence,
         )
         for h in hits
     ]
@@ -54,11 +64,18 @@ def says_not_found(text: str) -> bool:
 
 
 def _abstention(
-    question: str, language: str, hits: list[Hit], timings: Timings, raw: str = "", context: list[Hit] | None = None
+    question: str,
+    language: str,
+    hits: list[Hit],
+    timings: Timings,
+    raw: str = "",
+    context: list[Hit] | None = None,
+    standalone: str = "",
 ) -> Answer:
     """The "not in the articles" answer, in the question's language, with the closest passages."""
     return Answer(
         question=question,
+        standalone_question=standalone,
         language=language,
         answer=abstain_message(language),
         abstained=True,
@@ -69,16 +86,57 @@ def _abstention(
     )
 
 
+def _citations(verified: Verified, sources: list[Hit]) -> list[Citation]:
+    """One citation per cited source, with the source sentence that supports the first claim citing it."""
+    citations: dict[int, Citation] = {}
+    for support in verified.supports:
+        if support.source is None or support.source in citations:
+            continue
+        chunk = sources[support.source - 1].chunk
+        citations[support.source] = Citation(
+            marker=support.source,
+            article_id=chunk.article_id,
+            title=chunk.title,
+            date=chunk.date,
+            publication=chunk.publication,
+            chunk_id=chunk.id,
+            text=chunk.text,
+            sentence=support.source_sentence,
+        )
+    return list(citations.values())
+
+
 class Pipeline:
     """Answers questions over the indexed articles. Build once, call many times (thread-safe)."""
 
-    def __init__(self, settings: Settings, retriever: HybridRetriever, chat_model: BaseChatModel) -> None:
+    def __init__(
+        self, settings: Settings, retriever: HybridRetriever, chat_model: BaseChatModel, verifier: Verifier
+    ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.chat_model = chat_model
+        self.verifier = verifier
 
-    def stream(self, question: str, k: int | None = None) -> Iterator[str | Answer]:
-        """Yield text deltas as the model writes, then the final Answer."""
+    def standalone_question(self, question: str, language: str, history: Sequence[tuple[str, str]]) -> str:
+        """The latest message rewritten to stand alone, using the conversation so far (none: unchanged)."""
+        if not history:
+            return question
+        messages = build_rewrite_prompt(question, language, list(history))
+        limit: dict[str, Any] = {"max_tokens": REWRITE_MAX_TOKENS} if isinstance(self.chat_model, LlamaCppChat) else {}
+        text = str(self.chat_model.invoke(messages, **limit).content)
+        rewritten = " ".join(text.strip().strip('"«»').split())
+        rewritten = re.sub(r"^(domanda|question)\s*:\s*", "", rewritten, flags=re.IGNORECASE)
+        if not rewritten or len(rewritten) > 4 * len(question) + 200 or says_not_found(rewritten):
+            return question
+        return rewritten
+
+    def stream(
+        self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()
+    ) -> Iterator[str | Answer]:
+        """Yield text deltas as the model writes, then the final Answer.
+
+        `history` holds the earlier (question, answer) pairs of the conversation, oldest first.
+        """
         started = time.perf_counter()
         question = " ".join((question or "").split())
         if not question:
@@ -86,15 +144,18 @@ class Pipeline:
         if len(question) > MAX_QUESTION_CHARS:
             raise RagError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
         language = detect_language(question)
-        hits = self.retriever.search(question, k=k or self.settings.k)
+        standalone = self.standalone_question(question, language, history)
+        hits = self.retriever.search(standalone, k=k or self.settings.k)
         retrieve_ms = _ms(started)
         top_dense = max((h.dense_score or 0.0 for h in hits), default=0.0)
+        rewritten = standalone if standalone != question else ""
         if not hits or top_dense < self.settings.min_dense_score:
-            yield _abstention(question, language, hits, Timings(retrieve_ms=retrieve_ms, total_ms=_ms(started)))
+            timings = Timings(retrieve_ms=retrieve_ms, total_ms=_ms(started))
+            yield _abstention(question, language, hits, timings, standalone=rewritten)
             return
 
         context = select_context(hits, self.settings.context_k, self.settings.context_tokens)
-        prompt = build_prompt(question, language, context)
+        prompt = build_prompt(standalone, language, context)
         parts: list[str] = []
         ttft_ms = 0
         generate_started = time.perf_counter()
@@ -106,30 +167,33 @@ class Pipeline:
                 ttft_ms = _ms(started)
             parts.append(delta)
             yield delta
-        generate_ms = _ms(generate_started)
         raw = "".join(parts)
+        if not says_not_found(raw) and detect_language(MARKER.sub("", raw), default=language) != language:
+            log.info("answer not in %s; asking once more, more firmly", language)
+            retry = build_prompt(standalone, language, context, firm_language=True)
+            raw = str(self.chat_model.invoke(retry.messages).content)
+        generate_ms = _ms(generate_started)
         timings = Timings(retrieve_ms=retrieve_ms, ttft_ms=ttft_ms, generate_ms=generate_ms, total_ms=_ms(started))
 
-        if says_not_found(raw):
-            yield _abstention(question, language, hits, timings, raw, prompt.sources)
+        verified = None if says_not_found(raw) else self.verifier.verify(raw, prompt.sources)
+        if verified is None or not verified.supported:
+            yield _abstention(question, language, hits, timings, raw, prompt.sources, rewritten)
             return
-        parsed = parse_markers(raw, len(prompt.sources))
-        if not parsed.markers:
-            parsed = attribute_missing(parsed.text, prompt.sources)
         yield Answer(
             question=question,
+            standalone_question=rewritten,
             language=language,
-            answer=parsed.text,
+            answer=verified.text,
             abstained=False,
-            citations=to_citations(parsed.markers, prompt.sources),
+            citations=_citations(verified, prompt.sources),
             sources=_sources(hits),
             timings=timings,
             raw_answer=raw,
             context_ids=[h.chunk.id for h in prompt.sources],
         )
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        for item in self.stream(question, k=k):
+    def ask(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Answer:
+        for item in self.stream(question, k=k, history=history):
             if isinstance(item, Answer):
                 return item
         raise RuntimeError("the pipeline ended without an answer")  # unreachable: stream always yields one

@@ -177,7 +177,11 @@ def cmd_chat(args: argparse.Namespace, settings: Any) -> int:
     from .types import Answer
 
     service = build_service(settings)
-    print("Ask about the articles (empty line or Ctrl-D to quit).", file=sys.stderr)
+    print(
+        "Ask about the articles; follow-up questions refer to the earlier ones (empty line or Ctrl-D to quit).",
+        file=sys.stderr,
+    )
+    history: list[tuple[str, str]] = []
     while True:
         try:
             question = input("> ").strip()
@@ -186,10 +190,13 @@ def cmd_chat(args: argparse.Namespace, settings: Any) -> int:
         if not question:
             break
         try:
-            for item in service.pipeline.stream(question, k=args.k):
+            for item in service.pipeline.stream(question, k=args.k, history=history):
                 if isinstance(item, Answer):
                     print("\r\033[K", end="")
+                    if item.standalone_question:
+                        print(f"({item.standalone_question})")
                     _print_answer(item)
+                    history.append((question, item.answer))
                 else:
                     print(item, end="", flush=True)
         except RagError as e:

@@ -59,10 +59,33 @@ def format_sources(hits: list[Hit]) -> str:
     return "\n\n".join(blocks)
 
 
-def build_prompt(question: str, language: str, hits: list[Hit]) -> BuiltPrompt:
-    lang = language if language in ("it", "en") else "en"
-    user = template(f"user_{lang}.txt").format(sources=format_sources(hits), question=question)
+def _lang(language: str) -> str:
+    return language if language in ("it", "en") else "en"
+
+
+def build_prompt(question: str, language: str, hits: list[Hit], firm_language: bool = False) -> BuiltPrompt:
+    """The answering prompt; `firm_language` adds a reminder of the answer language (the retry)."""
+    lang = _lang(language)
+    user = template(f"user_{lang}.txt").format(sources=format_sources(hits), question=question).strip()
+    if firm_language:
+        user = f"{template(f'retry_{lang}.txt').strip()}\n\n{user}"
     return BuiltPrompt(
-        messages=[SystemMessage(content=template(f"system_{lang}.txt").strip()), HumanMessage(content=user.strip())],
+        messages=[SystemMessage(content=template(f"system_{lang}.txt").strip()), HumanMessage(content=user)],
         sources=hits,
     )
+
+
+HISTORY_TURNS = 2  # previous exchanges shown to the rewriter
+HISTORY_ANSWER_CHARS = 300
+
+
+def build_rewrite_prompt(question: str, language: str, history: list[tuple[str, str]]) -> list[BaseMessage]:
+    """Turn a follow-up ("E quando arriveranno?") into a standalone question, given the last exchanges."""
+    lang = _lang(language)
+    labels = ("Utente", "Assistente") if lang == "it" else ("User", "Assistant")
+    lines = []
+    for asked, answered in history[-HISTORY_TURNS:]:
+        lines.append(f"{labels[0]}: {asked}")
+        lines.append(f"{labels[1]}: {answered[:HISTORY_ANSWER_CHARS]}")
+    text = template(f"rewrite_{lang}.txt").format(history="\n".join(lines), question=question)
+    return [HumanMessage(content=text.strip())]

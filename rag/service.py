@@ -14,6 +14,7 @@ from .llm import LlamaCppChat, make_chat_model
 from .retrieval import HybridRetriever
 from .settings import Settings
 from .store import ChunkStore
+from .verify import Verifier
 
 
 @dataclass
@@ -31,7 +32,8 @@ class Service:
         with self._lock:
             if self._pipeline is None:
                 chat_model = self._chat_model or make_chat_model(self.settings)
-                self._pipeline = Pipeline(self.settings, self.retriever, chat_model)
+                verifier = Verifier(self.store.embeddings, self.settings.min_support)
+                self._pipeline = Pipeline(self.settings, self.retriever, chat_model, verifier)
             return self._pipeline
 
     def warm_up(self) -> None:

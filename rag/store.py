@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 from langchain_core.embeddings import Embeddings
 
+from .chunking import split_sentences
 from .embeddings import embedder_name
 from .errors import EmbedderMismatch, IndexNotBuilt, StoreUnavailable
 from .settings import Settings
-from .chunking import split_sentences
 from .types import Chunk
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")

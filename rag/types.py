@@ -99,6 +99,7 @@ class Source:
     title: str
     score: float
     text: str
+    sentence: str = ""  # the passage's sentence closest to the question
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class Answer:
     timings: Timings = field(default_factory=Timings)
     raw_answer: str = ""  # the model's text before citation clean-up
     context_ids: list[str] = field(default_factory=list)  # chunk ids in the prompt, in marker order
+    standalone_question: str = ""  # a follow-up as rewritten for retrieval ("" when asked as is)
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (`rag ask --json`)."""
@@ -128,6 +130,7 @@ class Answer:
             "language": self.language,
             "answer": self.answer,
             "abstained": self.abstained,
+            "standalone_question": self.standalone_question,
             "citations": [asdict(c) for c in self.citations],
             "sources": [asdict(s) for s in self.sources],
             "timings": asdict(self.timings),

@@ -20,6 +20,7 @@ from rag.ingest import ingest
 from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore
+from rag.verify import Verifier
 from tests.conftest import free_port
 from tests.fakes import scripted
 
@@ -86,7 +87,12 @@ class TestStoreContract:
         store = ChunkStore(store_settings, embeddings)
         ingest(store_settings, store)
         chat = scripted("L'investimento è stato di 550 milioni di euro [1].")
-        pipeline = Pipeline(store_settings, HybridRetriever(store_settings, store), chat)
+        pipeline = Pipeline(
+            store_settings,
+            HybridRetriever(store_settings, store),
+            chat,
+            Verifier(embeddings, store_settings.min_support),
+        )
         answer = pipeline.ask("Quanto è costata la conversione dello stabilimento di Douai?")
         assert not answer.abstained
         assert "550 milioni" in answer.sources[0].text

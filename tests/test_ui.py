@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
 from rag.ingest import ingest
@@ -10,13 +14,15 @@ from rag.settings import Settings
 from rag.types import Answer, Citation, Timings
 from tests.conftest import free_port
 from tests.fakes import HashEmbeddings, scripted
-from ui.app import build_app, render_answer, respond
+from ui.app import build_app, record_feedback, render_answer, respond
+
+ANSWER = "I nuovi modelli Ford arriveranno nei concessionari europei dall'inizio del 2028 [1]."
 
 
 @pytest.fixture
 def service(settings: Settings) -> Service:
     settings = settings.model_copy(update={"min_dense_score": 0.0})
-    svc = build_service(settings, embeddings=HashEmbeddings(), chat_model=scripted("Arriveranno nel 2028 [1]."))
+    svc = build_service(settings, embeddings=HashEmbeddings(), chat_model=scripted(ANSWER))
     ingest(settings, svc.store)
     return svc
 
@@ -27,12 +33,12 @@ def test_respond_streams_then_shows_the_answer_with_its_sources(service: Service
     drafts = [f[0][-1]["content"] for f in frames[:-1]]
     assert drafts[0] != drafts[-1] and "2028" in drafts[-1]
     final = frames[-1][0][-1]["content"]
-    assert "Arriveranno nel 2028 [1]." in final and "**Fonti**" in final
+    assert re.search(r"dall'inizio del 2028 \[\d\]\.", final) and "**Fonti**" in final
     assert frames[-1][0][0] == {"role": "user", "content": "Quando arriveranno i modelli Ford?"}
 
 
 def test_errors_become_a_chat_message_and_keep_the_question(service: Service) -> None:
-    history, box = list(respond(service, "   ", []))[-1]
+    history, box, _turns = list(respond(service, "   ", []))[-1]
     assert "question is empty" in history[-1]["content"] and box == "   "
 
 
@@ -55,8 +61,38 @@ def test_live_app_answers_through_the_http_api(service: Service) -> None:
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        history, _box = client.predict("When will the Ford models arrive?", [], api_name="/ask")
+        history, _box = client.predict("When will the Ford models arrive?", [], 5, api_name="/ask")
         assert history[-1]["role"] == "assistant"
-        assert "2028 [1]" in str(history[-1]["content"])
+        assert re.search(r"2028 \[\d\]", str(history[-1]["content"]))
     finally:
         demo.close()
+
+
+def test_supporting_sentence_is_highlighted_and_still_escaped() -> None:
+    citation = Citation(
+        1, "a", "T", "", "unknown", "c", "Prima frase. Costa <b>550</b> milioni. Fine.", "Costa <b>550</b> milioni."
+    )
+    html = render_answer(Answer("q", "it", "Costa 550 milioni [1].", False, [citation], [], Timings()))
+    assert "<mark>Costa &lt;b&gt;550&lt;/b&gt; milioni.</mark>" in html
+
+
+def test_follow_up_sends_the_earlier_answers_as_history(service: Service) -> None:
+    *_, (history, _box, turns) = respond(service, "Quando arriveranno i nuovi modelli Ford?", [])
+    assert len(turns) == 1 and turns[0]["citations"]
+    seen: list[str] = []
+    service.pipeline.chat_model.reply = lambda m: seen.append(str(m[-1].content)) or ANSWER  # type: ignore[attr-defined]
+    *_, (history, _box, turns) = respond(service, "E in quali paesi?", history, turns)
+    assert "Quando arriveranno i nuovi modelli Ford?" in seen[0]  # the rewrite prompt saw the conversation
+    assert len(turns) == 2 and len(history) == 4
+
+
+def test_thumbs_are_appended_to_a_jsonl_file_with_question_and_citations(service: Service, tmp_path: Path) -> None:
+    *_, (_history, _box, turns) = respond(service, "Quando arriveranno i nuovi modelli Ford?", [])
+    path = tmp_path / "feedback.jsonl"
+    record_feedback(path, turns, 0, True)
+    record_feedback(path, turns, 0, False)
+    record_feedback(path, turns, 5, True)  # no such answer: ignored
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [x["rating"] for x in lines] == ["up", "down"]
+    assert lines[0]["question"] == "Quando arriveranno i nuovi modelli Ford?" and "2028" in lines[0]["answer"]
+    assert lines[0]["citations"][0]["chunk_id"]

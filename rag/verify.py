@@ -1,0 +1,122 @@
+"""Citation verification: every answer sentence is checked against the passages that were in the prompt.
+
+For each answer sentence the verifier finds the source sentence most similar to it (multilingual
+e5, so an English answer matches an Italian passage) among the source sentences that state every
+number it states (or, when none does, among the sources whose text holds them all). That source
+becomes the sentence's citation (the model's own marker is moved or dropped when it disagrees),
+and the source sentence is kept so the reader can see it.
+A sentence with a number no source holds, or too far from every source sentence, is unsupported;
+an answer with no supported sentence is an abstention.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from .chunking import split_sentences
+from .citations import MARKER
+from .keyword import tokenize
+from .types import Hit
+
+_CACHE_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class SentenceSupport:
+    sentence: str  # the answer sentence, markers removed
+    source: int | None  # 1-based source number, None when unsupported
+    source_sentence: str  # the supporting sentence of that source ("" when unsupported)
+    similarity: float
+    reason: str  # "ok" | "number" (a number no source holds) | "weak" (too far from every source)
+
+
+@dataclass(frozen=True)
+class Verified:
+    text: str  # the answer with verified markers
+    supports: list[SentenceSupport]
+
+    @property
+    def supported(self) -> bool:
+        return any(s.source is not None for s in self.supports)
+
+    def markers(self) -> list[int]:
+        return list(dict.fromkeys(s.source for s in self.supports if s.source is not None))
+
+
+def numbers_in(text: str) -> set[str]:
+    """Numbers as the keyword analyzer normalizes them: "1.500" and "1,500" -> "1500"."""
+    return {t for t in tokenize(text) if t[0].isdigit()}
+
+
+def _source_sentences(hit: Hit) -> list[str]:
+    text = hit.chunk.text
+    return [hit.chunk.header()] + [text[a:b] for a, b in split_sentences(text)]
+
+
+class Verifier:
+    """Attributes answer sentences to sources. Thread-safe; source sentence vectors are cached."""
+
+    def __init__(self, embeddings: Embeddings, min_similarity: float) -> None:
+        self.embeddings = embeddings
+        self.min_similarity = min_similarity
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+            if missing:
+                if len(self._cache) > _CACHE_LIMIT:
+                    self._cache.clear()
+                for text, vector in zip(missing, self.embeddings.embed_documents(missing), strict=True):
+                    self._cache[text] = np.asarray(vector, dtype=np.float32)
+            return np.stack([self._cache[t] for t in texts])
+
+    def verify(self, answer: str, sources: list[Hit]) -> Verified:
+        spans = split_sentences(answer)
+        sentences = [MARKER.sub("", answer[a:b]).strip() for a, b in spans]
+        keep = [i for i, s in enumerate(sentences) if re.search(r"\w", s)]
+        if not keep or not sources:
+            return Verified(text=MARKER.sub("", answer).strip(), supports=[])
+        per_source = [_source_sentences(h) for h in sources]
+        flat = [(i, s) for i, group in enumerate(per_source) for s in group]
+        source_vectors = self._vectors([s for _, s in flat])
+        answer_vectors = self._vectors([sentences[i] for i in keep])
+        similarity = answer_vectors @ source_vectors.T
+        source_numbers = [numbers_in(" ".join(group)) for group in per_source]
+
+        supports: dict[int, SentenceSupport] = {}
+        sentence_numbers = [numbers_in(text) for _, text in flat]
+        for row, i in enumerate(keep):
+            needed = numbers_in(sentences[i])
+            # a sentence stating the numbers itself beats one whose passage states them elsewhere
+            stating = [col for col in range(len(flat)) if needed and needed <= sentence_numbers[col]]
+            columns = stating or [col for col, (source, _) in enumerate(flat) if needed <= source_numbers[source]]
+            best: tuple[float, int, str] | None = None
+            for col in columns:
+                score = float(similarity[row, col])
+                if best is None or score > best[0]:
+                    best = (score, flat[col][0], flat[col][1])
+            if best is None:
+                supports[i] = SentenceSupport(sentences[i], None, "", 0.0, "number")
+            elif best[0] < self.min_similarity:
+                supports[i] = SentenceSupport(sentences[i], None, "", best[0], "weak")
+            else:
+                supports[i] = SentenceSupport(sentences[i], best[1] + 1, best[2], best[0], "ok")
+
+        pieces: list[str] = []
+        for i in range(len(spans)):
+            if i not in supports:
+                continue
+            support = supports[i]
+            body = sentences[i]
+            punct = ""
+            if body and body[-1] in ".!?":
+                body, punct = body[:-1].rstrip(), body[-1]
+            pieces.append(f"{body} [{support.source}]{punct}" if support.source else f"{body}{punct}")
+        return Verified(text=" ".join(pieces), supports=[supports[i] for i in keep])

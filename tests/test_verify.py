@@ -1,0 +1,62 @@
+"""Citation verification with hand-made passages: numbers must agree, markers follow the support."""
+
+from __future__ import annotations
+
+from rag.types import Chunk, Hit
+from rag.verify import Verifier, numbers_in
+from tests.fakes import HashEmbeddings
+
+
+def _hit(rank: int, text: str, title: str = "Articolo") -> Hit:
+    chunk = Chunk(f"c{rank}", f"a{rank}", title, "2025-09-17", "it", "unknown", text, 0, len(text), 0)
+    return Hit(chunk=chunk, rank=rank, score=1.0)
+
+
+SOURCES = [
+    _hit(1, "Il consiglio dell'Alleanza si è riunito a Douai. Erano presenti i tre amministratori delegati."),
+    _hit(2, "La riconversione dello stabilimento di Douai è costata 550 milioni di euro. Vi lavorano 3.000 persone."),
+]
+VERIFIER = Verifier(HashEmbeddings(), min_similarity=0.3)
+
+
+def test_numbers_are_normalized_like_the_keyword_analyzer() -> None:
+    assert numbers_in("3.000 persone, 550 milioni, 1,500 auto") == {"3000", "550", "1500"}
+
+
+def test_a_sentence_supported_by_passage_2_but_marked_1_is_moved_to_2() -> None:
+    verified = VERIFIER.verify("La riconversione di Douai è costata 550 milioni di euro [1].", SOURCES)
+    assert verified.text == "La riconversione di Douai è costata 550 milioni di euro [2]."
+    assert verified.markers() == [2]
+    assert "550 milioni" in verified.supports[0].source_sentence
+
+
+def test_a_number_no_passage_holds_loses_its_citation() -> None:
+    verified = VERIFIER.verify("La riconversione di Douai è costata 500 milioni di euro [2].", SOURCES)
+    assert not verified.supported and verified.markers() == []
+    assert verified.supports[0].reason == "number"
+    assert "[2]" not in verified.text
+
+
+def test_thousands_separators_do_not_break_agreement() -> None:
+    verified = VERIFIER.verify("A Douai lavorano 3000 persone.", SOURCES)
+    assert verified.markers() == [2]
+
+
+def test_each_sentence_gets_its_own_source_and_unrelated_ones_none() -> None:
+    answer = "Il consiglio dell'Alleanza si è riunito a Douai. Le zebre volano alte nel cielo."
+    verified = VERIFIER.verify(answer, SOURCES)
+    assert [s.source for s in verified.supports] == [1, None]
+    assert verified.supports[1].reason == "weak"
+    assert verified.text == "Il consiglio dell'Alleanza si è riunito a Douai [1]. Le zebre volano alte nel cielo."
+
+
+def test_the_article_header_supports_metadata_answers() -> None:
+    sources = [_hit(1, "Testo senza data.", title="Il vertice di Douai")]
+    verified = VERIFIER.verify("Il vertice di Douai è del 2025-09-17.", sources)
+    assert verified.markers() == [1]
+
+
+def test_the_supporting_sentence_is_the_one_stating_the_number() -> None:
+    sources = [_hit(1, "Lo stabilimento di Douai apre nel 2025. La conversione è costata 550 milioni di euro.")]
+    verified = VERIFIER.verify("Lo stabilimento di Douai apre: la conversione costa 550.", sources)
+    assert verified.supports[0].source_sentence == "La conversione è costata 550 milioni di euro."
