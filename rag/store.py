@@ -200,10 +200,10 @@ class ChunkStore:
     ) -> None:
         """Delete stale chunk ids and add new chunks, embedding them in batches."""
         delete = list(delete)
-        sentences = self._sentences()
+        chunks, sentences = self._collection(), self._sentences()
         for start in range(0, len(delete), _BATCH):
             batch_ids = delete[start : start + _BATCH]
-            self._collection().delete(ids=batch_ids)
+            chunks.delete(ids=batch_ids)
             sentences.delete(where={"chunk_id": {"$in": batch_ids}})
         vectorstore = self.vectorstore()
         if progress and add:
