@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup run test eval eval-distractors ingest doctor lint clean-index
+.PHONY: setup browser run test eval eval-distractors ingest doctor lint clean-index
 
 setup: $(STAMP)
 	@$(BIN)/rag model
@@ -39,8 +39,14 @@ ingest: setup
 run: ingest
 	$(BIN)/rag ui
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# the browser for the end-to-end test: Debian's chromium (Playwright's own browser download is not used)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get install -y -q chromium chromium-driver \
+		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }; }
 
 # the full evaluation with the local LLM, ours and the baseline side by side (tens of minutes)
 eval: setup

@@ -154,8 +154,9 @@ class Pipeline:
             yield _abstention(question, language, hits, timings, standalone=rewritten)
             return
 
-        context = select_context(hits, self.settings.context_k, self.settings.context_tokens)
-        prompt = build_prompt(standalone, language, context)
+        sentences = self.settings.context_sentences
+        context = select_context(hits, self.settings.context_k, self.settings.context_tokens, sentences)
+        prompt = build_prompt(standalone, language, context, sentences=sentences)
         parts: list[str] = []
         ttft_ms = 0
         generate_started = time.perf_counter()
@@ -170,7 +171,7 @@ class Pipeline:
         raw = "".join(parts)
         if not says_not_found(raw) and detect_language(MARKER.sub("", raw), default=language) != language:
             log.info("answer not in %s; asking once more, more firmly", language)
-            retry = build_prompt(standalone, language, context, firm_language=True)
+            retry = build_prompt(standalone, language, context, firm_language=True, sentences=sentences)
             raw = str(self.chat_model.invoke(retry.messages).content)
         generate_ms = _ms(generate_started)
         timings = Timings(retrieve_ms=retrieve_ms, ttft_ms=ttft_ms, generate_ms=generate_ms, total_ms=_ms(started))

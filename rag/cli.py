@@ -51,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="drop the vectors and index everything again")
     _shared_options(p)
 
+    p = sub.add_parser("articles", help="list the indexed articles")
+    _shared_options(p)
+
+    p = sub.add_parser("add", help="add article files (.md, .txt, .html) to the corpus and index them")
+    p.add_argument("files", nargs="+", type=Path, help="article files")
+    _shared_options(p)
+
+    p = sub.add_parser("remove", help="remove an article from the index (its file moves to <index>/removed/)")
+    p.add_argument("article_id", help="the article's id (see: rag articles)")
+    _shared_options(p)
+
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question", help="the question, in Italian or English")
     p.add_argument("--json", action="store_true", help="print the Answer object as JSON, nothing else")
@@ -141,6 +152,49 @@ def cmd_ingest(args: argparse.Namespace, settings: Any) -> int:
         f"{report.articles} articles, {report.chunks} chunks in {service.store.location} "
         f"(added {report.added}, removed {report.removed}, unchanged {report.unchanged})"
     )
+    return 0
+
+
+def cmd_articles(args: argparse.Namespace, settings: Any) -> int:
+    from .library import list_articles
+
+    entries = list_articles(settings)
+    if not entries:
+        print(f"No articles indexed in {settings.index_dir}. Build the index with: rag ingest", file=sys.stderr)
+        return 1
+    for e in entries:
+        print(f"{e.id}\t{e.date or 'n.d.'}\t{e.language}\t{e.chunks} chunks\t{e.title}")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace, settings: Any) -> int:
+    from .library import add_article
+    from .service import build_service
+
+    service = build_service(settings)
+    failed = 0
+    for path in args.files:
+        if not path.is_file():
+            print(f"error: {path}: no such file", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            added = add_article(settings, service.store, path, progress=_progress_bar("embedding"))
+        except RagError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"added {added.article.id}: {added.article.title} ({added.report.added} chunks) as {added.path}")
+    return 1 if failed else 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Any) -> int:
+    from .library import remove_article
+    from .service import build_service
+
+    service = build_service(settings)
+    entry, kept = remove_article(settings, service.store, args.article_id)
+    print(f"removed {entry.id}: {entry.title} ({entry.chunks} chunks); its file is kept at {kept}")
     return 0
 
 
@@ -277,6 +331,9 @@ def cmd_doctor(args: argparse.Namespace, settings: Any) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest,
+    "articles": cmd_articles,
+    "add": cmd_add,
+    "remove": cmd_remove,
     "ask": cmd_ask,
     "chat": cmd_chat,
     "ui": cmd_ui,

@@ -12,6 +12,7 @@ from importlib import resources
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from .chunking import split_sentences
 from .types import Hit
 
 NOT_FOUND = "NOT_FOUND"
@@ -33,12 +34,37 @@ def estimate_tokens(text: str) -> int:
     return int(len(text) / CHARS_PER_TOKEN) + 1
 
 
-def select_context(hits: list[Hit], max_passages: int, token_budget: int) -> list[Hit]:
+GAP = " … "
+
+
+def excerpt(hit: Hit, sentences: int) -> str:
+    """The passage as the model sees it: its `sentences` sentences closest to the question, in text order.
+
+    Left-out stretches are marked with an ellipsis. With `sentences` = 0, or without per-sentence
+    scores, the whole chunk. Example (sentences=2, scores .2 .9 .1 .8): "s2 … s4".
+    """
+    spans = split_sentences(hit.chunk.text)
+    if sentences <= 0 or len(hit.sentence_scores) != len(spans) or len(spans) <= sentences:
+        return hit.chunk.text
+    best = sorted(range(len(spans)), key=lambda i: (-hit.sentence_scores[i], i))[:sentences]
+    parts: list[str] = []
+    previous = -1
+    for i in sorted(best):
+        if parts and i != previous + 1:
+            parts.append(GAP)
+        elif parts:
+            parts.append(" ")
+        parts.append(hit.chunk.text[spans[i][0] : spans[i][1]].strip())
+        previous = i
+    return "".join(parts)
+
+
+def select_context(hits: list[Hit], max_passages: int, token_budget: int, sentences: int = 0) -> list[Hit]:
     """The best hits that fit: at most `max_passages`, within `token_budget` (always at least one)."""
     chosen: list[Hit] = []
     used = 0
     for hit in hits[:max_passages]:
-        cost = estimate_tokens(hit.chunk.text) + SOURCE_OVERHEAD_TOKENS
+        cost = estimate_tokens(excerpt(hit, sentences)) + SOURCE_OVERHEAD_TOKENS
         if chosen and used + cost > token_budget:
             break
         chosen.append(hit)
@@ -52,10 +78,10 @@ class BuiltPrompt:
     sources: list[Hit]  # sources[i] is marker i + 1
 
 
-def format_sources(hits: list[Hit]) -> str:
+def format_sources(hits: list[Hit], sentences: int = 0) -> str:
     blocks = []
     for number, hit in enumerate(hits, start=1):
-        blocks.append(f"[{number}] {hit.chunk.header()}\n{hit.chunk.text}")
+        blocks.append(f"[{number}] {hit.chunk.header()}\n{excerpt(hit, sentences)}")
     return "\n\n".join(blocks)
 
 
@@ -63,10 +89,14 @@ def _lang(language: str) -> str:
     return language if language in ("it", "en") else "en"
 
 
-def build_prompt(question: str, language: str, hits: list[Hit], firm_language: bool = False) -> BuiltPrompt:
-    """The answering prompt; `firm_language` adds a reminder of the answer language (the retry)."""
+def build_prompt(
+    question: str, language: str, hits: list[Hit], firm_language: bool = False, sentences: int = 0
+) -> BuiltPrompt:
+    """The answering prompt, passages cut to `sentences` sentences each (0: whole);
+    `firm_language` adds a reminder of the answer language (the retry)."""
     lang = _lang(language)
-    user = template(f"user_{lang}.txt").format(sources=format_sources(hits), question=question).strip()
+    sources = format_sources(hits, sentences)
+    user = template(f"user_{lang}.txt").format(sources=sources, question=question).strip()
     if firm_language:
         user = f"{template(f'retry_{lang}.txt').strip()}\n\n{user}"
     return BuiltPrompt(

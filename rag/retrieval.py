@@ -111,6 +111,7 @@ class HybridRetriever:
             for cid in candidates
         }
         order = sorted(candidates, key=lambda cid: (-fused[cid], cid))[:k]
+        per_sentence = self.store.sentence_scores(vector, order)
         return [
             Hit(
                 chunk=side.chunks[cid],
@@ -120,6 +121,7 @@ class HybridRetriever:
                 keyword_score=keyword.get(cid),
                 sentence_score=best_sentence[cid][0] if cid in best_sentence else None,
                 best_sentence=best_sentence.get(cid, (0.0, ""))[1],
+                sentence_scores=tuple(per_sentence.get(cid, ())),
             )
             for rank, cid in enumerate(order, start=1)
         ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from .chunking import split_sentences
@@ -235,6 +236,20 @@ class ChunkStore:
         vector = self.embed_query(query) if isinstance(query, str) else query
         results = self.vectorstore().similarity_search_by_vector_with_relevance_scores(vector, k=n)
         return [(Chunk.from_stored(doc.page_content, doc.metadata), 1.0 - float(dist)) for doc, dist in results]
+
+    def sentence_scores(self, vector: list[float], chunk_ids: list[str]) -> dict[str, list[float]]:
+        """Cosine similarity of a query vector to every stored sentence of the given chunks, in text order."""
+        if not chunk_ids:
+            return {}
+        data = self._sentences().get(where={"chunk_id": {"$in": list(chunk_ids)}}, include=["embeddings"])
+        query = np.asarray(vector, dtype=np.float32)
+        query /= np.linalg.norm(query) or 1.0
+        found: dict[str, dict[int, float]] = {}
+        for sid, stored in zip(data["ids"], data["embeddings"], strict=True):
+            chunk_id, _, n = sid.rpartition(":")
+            v = np.asarray(stored, dtype=np.float32)
+            found.setdefault(chunk_id, {})[int(n)] = float(v @ query / (np.linalg.norm(v) or 1.0))
+        return {cid: [scores[n] for n in sorted(scores)] for cid, scores in found.items()}
 
     def sentence_search(self, vector: list[float], n: int) -> list[SentenceMatch]:
         """The n sentences nearest to a query vector, best first."""

@@ -77,6 +77,7 @@ class Hit:
     keyword_score: float | None = None  # BM25
     sentence_score: float | None = None  # cosine similarity of its best sentence
     best_sentence: str = ""  # the chunk's sentence closest to the question
+    sentence_scores: tuple[float, ...] = ()  # similarity of each sentence of chunk.text, in text order
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +16,7 @@ from rag.settings import Settings
 from rag.types import Answer, Citation, Timings
 from tests.conftest import free_port
 from tests.fakes import HashEmbeddings, scripted
-from ui.app import build_app, record_feedback, render_answer, respond
+from ui.app import WORKING, build_app, record_feedback, render_answer, respond
 
 ANSWER = "I nuovi modelli Ford arriveranno nei concessionari europei dall'inizio del 2028 [1]."
 
@@ -30,16 +32,26 @@ def service(settings: Settings) -> Service:
 def test_respond_streams_then_shows_the_answer_with_its_sources(service: Service) -> None:
     frames = list(respond(service, "Quando arriveranno i modelli Ford?", []))
     assert len(frames) > 2  # the draft grows before the final message
-    drafts = [f[0][-1]["content"] for f in frames[:-1]]
+    drafts = [f[0][-1]["content"] for f in frames[1:-1]]
     assert drafts[0] != drafts[-1] and "2028" in drafts[-1]
     final = frames[-1][0][-1]["content"]
     assert re.search(r"dall'inizio del 2028 \[\d\]\.", final) and "**Fonti**" in final
+    # the passages not cited are folded away, with their scores
+    folded = final.split("<details>", 1)[1]
+    assert folded.startswith("<summary>Altri passaggi recuperati (") and "score " in folded
+    assert frames[0][3] == WORKING and frames[-1][3].startswith("✓ Risposta 1 · ")
     assert frames[-1][0][0] == {"role": "user", "content": "Quando arriveranno i modelli Ford?"}
 
 
 def test_errors_become_a_chat_message_and_keep_the_question(service: Service) -> None:
-    history, box, _turns = list(respond(service, "   ", []))[-1]
-    assert "question is empty" in history[-1]["content"] and box == "   "
+    question = "Perché? " * 400
+    history, box, _turns, status = list(respond(service, question, []))[-1]
+    assert "characters long" in history[-1]["content"] and box == question and status.startswith("⚠️")
+
+
+def test_a_blank_message_changes_nothing(service: Service) -> None:
+    before = [{"role": "user", "content": "Ciao"}, {"role": "assistant", "content": "…"}]
+    assert list(respond(service, "   ", before, [])) == [(before, "", [], "")]
 
 
 def test_article_html_is_shown_as_text() -> None:
@@ -61,7 +73,7 @@ def test_live_app_answers_through_the_http_api(service: Service) -> None:
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        history, _box = client.predict("When will the Ford models arrive?", [], 5, api_name="/ask")
+        history, _box, _status = client.predict("When will the Ford models arrive?", [], 5, api_name="/ask")
         assert history[-1]["role"] == "assistant"
         assert re.search(r"2028 \[\d\]", str(history[-1]["content"]))
     finally:
@@ -77,17 +89,17 @@ def test_supporting_sentence_is_highlighted_and_still_escaped() -> None:
 
 
 def test_follow_up_sends_the_earlier_answers_as_history(service: Service) -> None:
-    *_, (history, _box, turns) = respond(service, "Quando arriveranno i nuovi modelli Ford?", [])
+    *_, (history, _box, turns, _status) = respond(service, "Quando arriveranno i nuovi modelli Ford?", [])
     assert len(turns) == 1 and turns[0]["citations"]
     seen: list[str] = []
     service.pipeline.chat_model.reply = lambda m: seen.append(str(m[-1].content)) or ANSWER  # type: ignore[attr-defined]
-    *_, (history, _box, turns) = respond(service, "E in quali paesi?", history, turns)
+    *_, (history, _box, turns, _status) = respond(service, "E in quali paesi?", history, turns)
     assert "Quando arriveranno i nuovi modelli Ford?" in seen[0]  # the rewrite prompt saw the conversation
     assert len(turns) == 2 and len(history) == 4
 
 
 def test_thumbs_are_appended_to_a_jsonl_file_with_question_and_citations(service: Service, tmp_path: Path) -> None:
-    *_, (_history, _box, turns) = respond(service, "Quando arriveranno i nuovi modelli Ford?", [])
+    *_, (_history, _box, turns, _status) = respond(service, "Quando arriveranno i nuovi modelli Ford?", [])
     path = tmp_path / "feedback.jsonl"
     record_feedback(path, turns, 0, True)
     record_feedback(path, turns, 0, False)
@@ -96,3 +108,45 @@ def test_thumbs_are_appended_to_a_jsonl_file_with_question_and_citations(service
     assert [x["rating"] for x in lines] == ["up", "down"]
     assert lines[0]["question"] == "Quando arriveranno i nuovi modelli Ford?" and "2028" in lines[0]["answer"]
     assert lines[0]["citations"][0]["chunk_id"]
+
+
+REPLIES = {
+    "Ford": "I nuovi modelli Ford arriveranno nei concessionari europei dall'inizio del 2028.",
+    "Douai": "Lo stabilimento di Douai ha avuto un investimento di 550 milioni di euro.",
+    "intesa": "L'intesa è stata siglata il 9 dicembre 2025 tra Parigi e Colonia.",
+}
+
+
+def _by_topic(messages: list[Any]) -> str:
+    time.sleep(0.3)  # long enough for the three requests to overlap
+    question = str(messages[-1].content).rsplit("Domanda:", 1)[-1]
+    return next(reply for topic, reply in REPLIES.items() if topic in question)
+
+
+def test_three_readers_at_once_each_get_their_own_answer(settings: Settings) -> None:
+    from gradio_client import Client
+
+    settings = settings.model_copy(update={"min_dense_score": 0.0})
+    svc = build_service(settings, embeddings=HashEmbeddings(), chat_model=scripted(_by_topic))
+    ingest(settings, svc.store)
+    demo = build_app(settings, svc)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    questions = {
+        "Ford": "Quando arriveranno i modelli Ford?",
+        "Douai": "Quanto è stato investito a Douai?",
+        "intesa": "Quando è stata siglata l'intesa?",
+    }
+    try:
+        readers = {topic: Client(f"http://127.0.0.1:{port}/", verbose=False) for topic in questions}
+        jobs = {topic: readers[topic].submit(q, [], 5, api_name="/ask") for topic, q in questions.items()}
+        results = {topic: job.result(timeout=120) for topic, job in jobs.items()}
+    finally:
+        demo.close()
+    for topic, (history, _box, status) in results.items():
+        assert [m["role"] for m in history] == ["user", "assistant"]
+        assert questions[topic] in str(history[0]["content"])
+        answer = str(history[1]["content"]).split("**Fonti**")[0]
+        assert REPLIES[topic].rstrip(".") in answer  # its own answer, whole
+        assert all(REPLIES[other].rstrip(".")[:30] not in answer for other in REPLIES if other != topic)
+        assert status.startswith("✓ Risposta 1")

@@ -11,17 +11,18 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from rag.errors import RagError
+from rag.library import UPLOAD_SUFFIXES, add_article, list_articles, remove_article
 from rag.llm import describe_llm
 from rag.service import Service, build_service
 from rag.settings import Settings
-from rag.types import Answer
+from rag.types import Answer, Source
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,8 @@ EXAMPLES = [
     "Who are the CEOs of Nissan and Mitsubishi?",
 ]
 LABELS = {
-    "it": {"sources": "Fonti", "closest": "Passaggi più vicini"},
-    "en": {"sources": "Sources", "closest": "Closest passages"},
+    "it": {"sources": "Fonti", "closest": "Passaggi più vicini", "others": "Altri passaggi recuperati"},
+    "en": {"sources": "Sources", "closest": "Closest passages", "others": "Other retrieved passages"},
 }
 
 
@@ -64,8 +65,22 @@ def _highlighted_quote(passage: str, sentence: str | None) -> str:
     return quoted
 
 
+def _folded(title: str, sources: list[Source]) -> list[str]:
+    """Passages folded away under a summary line, each with its retrieval score."""
+    if not sources:
+        return []
+    lines = ["", f"<details><summary>{title} ({len(sources)})</summary>", ""]
+    for s in sources:
+        lines.append(f"**{_text(s.title)}** · score {s.score:.3f}")
+        lines.append(_quote(s.text))
+        lines.append("")
+    lines.append("</details>")
+    return lines
+
+
 def render_answer(answer: Answer) -> str:
-    """The assistant message: the verified answer, then its sources (or the closest passages)."""
+    """The assistant message: the verified answer, its sources with the supporting sentence marked,
+    and the other retrieved passages folded away (for an abstention: the closest passages)."""
     labels = LABELS.get(answer.language, LABELS["en"])
     lines = [_plain(answer.answer), ""]
     if answer.citations:
@@ -74,14 +89,24 @@ def render_answer(answer: Answer) -> str:
             meta = ", ".join(x for x in (c.date, c.publication if c.publication != "unknown" else "") if x)
             lines.append(f"\n**[{c.marker}] {_text(c.title)}**" + (f" ({_text(meta)})" if meta else ""))
             lines.append(_highlighted_quote(c.text, c.sentence))
+        cited = {c.chunk_id for c in answer.citations}
+        lines += _folded(labels["others"], [s for s in answer.sources if s.chunk_id not in cited])
     elif answer.sources:
         lines.append(f"**{labels['closest']}**")
-        for s in answer.sources[:3]:
-            lines.append(f"\n**{_text(s.title)}** (score {s.score:.3f})")
-            lines.append(_quote(s.text[:400]))
-    timing = answer.timings
-    lines.append(f"\n<sub>{timing.total_ms / 1000:.1f} s</sub>")
+        for s in answer.sources[:2]:
+            lines.append(f"\n**{_text(s.title)}** · score {s.score:.3f}")
+            lines.append(_highlighted_quote(s.text, s.sentence))
+        lines += _folded(labels["others"], answer.sources[2:])
     return "\n".join(lines)
+
+
+def status_line(answer: Answer, number: int) -> str:
+    """The line under the chat once an answer is complete: its number and timing (tests wait for it)."""
+    t = answer.timings
+    done = "Risposta" if answer.language == "it" else "Answer"
+    first = "primo token" if answer.language == "it" else "first token"
+    timing = f"{t.total_ms / 1000:.1f} s" + (f" ({first} {t.ttft_ms / 1000:.1f} s)" if t.ttft_ms else "")
+    return f"✓ {done} {number} · {timing}"
 
 
 Turn = dict[str, Any]  # what the chat remembers of one answered question (also what feedback records)
@@ -100,34 +125,47 @@ def _turn(answer: Answer) -> Turn:
     }
 
 
+Frame = tuple[list[dict[str, Any]], str, list[Turn], str]  # chat, question box, turns, status line
+WORKING = "… / …"
+
+
 def respond(
     service: Service,
     message: str,
     history: list[dict[str, Any]],
     turns: list[Turn] | None = None,
     k: int | None = None,
-) -> Iterator[tuple[list[dict[str, Any]], str, list[Turn]]]:
+) -> Iterator[Frame]:
     """Stream the draft answer, then replace it with the verified answer and its sources.
 
     `turns` are the conversation's earlier answers: follow-up questions are read in their light.
+    The status line says "✓ … n" once answer n is complete.
     """
-    turns = list(turns or [])
+    # the remembered turns belong to the conversation on screen: an empty chat starts a new one
+    turns = list(turns or []) if history else []
+    if not (message or "").strip():  # nothing typed: nothing to do, like any chat
+        yield list(history or []), "", turns, ""
+        return
     history = list(history or []) + [{"role": "user", "content": message}]
     earlier = [(t["question"], t["answer"]) for t in turns if not t["abstained"]]
+    number = len(turns) + 1
     draft = ""
     try:
+        yield history, "", turns, WORKING
         for item in service.pipeline.stream(message, k=k, history=earlier):
             if isinstance(item, Answer):
-                yield history + [{"role": "assistant", "content": render_answer(item)}], "", turns + [_turn(item)]
+                final = history + [{"role": "assistant", "content": render_answer(item)}]
+                yield final, "", turns + [_turn(item)], status_line(item, number)
                 return
             draft += item
-            yield history + [{"role": "assistant", "content": _plain(draft)}], "", turns
+            yield history + [{"role": "assistant", "content": _plain(draft)}], "", turns, WORKING
     except RagError as e:
-        yield history + [{"role": "assistant", "content": f"⚠️ {_plain(str(e))}"}], message, turns + [_failed(message)]
+        text = f"⚠️ {_plain(str(e))}"
+        yield history + [{"role": "assistant", "content": text}], message, turns + [_failed(message)], f"⚠️ {number}"
     except Exception as e:  # keep the chat usable; the details go to the server log
         log.exception("answering failed")
         text = f"⚠️ Errore interno / internal error ({e.__class__.__name__}). Riprova / please retry."
-        yield history + [{"role": "assistant", "content": text}], message, turns + [_failed(message)]
+        yield history + [{"role": "assistant", "content": text}], message, turns + [_failed(message)], f"⚠️ {number}"
 
 
 def _failed(message: str) -> Turn:
@@ -148,6 +186,49 @@ def record_feedback(path: Path, turns: list[Turn], assistant_index: int, liked: 
         f.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
+ARTICLE_HEADERS = ["Titolo / Title", "Data / Date", "Lingua / Language", "Passaggi / Chunks", "ID"]
+
+
+def article_rows(settings: Settings) -> list[list[Any]]:
+    """The Articles table (shown as plain text by the Dataframe)."""
+    return [[e.title, e.date or "n.d.", e.language, e.chunks, e.id] for e in list_articles(settings)]
+
+
+def article_choices(settings: Settings) -> list[tuple[str, str]]:
+    return [(f"{e.title} ({e.id})", e.id) for e in list_articles(settings)]
+
+
+def upload_article(service: Service, path: str | None, progress: Callable[[float, str], Any] | None = None) -> str:
+    """Add an uploaded file to the corpus and the index; returns the message for the reader."""
+    if not path:
+        return "Nessun file / No file."
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done / max(total, 1), f"Indicizzazione / Indexing {done}/{total}")
+
+    name = Path(path).name
+    try:
+        added = add_article(service.settings, service.store, Path(path), name=name, progress=report)
+    except RagError as e:
+        return f"⚠️ {_text(str(e))}"
+    a = added.article
+    return (
+        f"✓ Aggiunto / Added: **{_text(a.title)}** ({a.language}, {added.report.added} passaggi / chunks). "
+        "Ora puoi farci domande / You can ask about it now."
+    )
+
+
+def remove_selected(service: Service, article_id: str | None) -> str:
+    if not article_id:
+        return "Scegli un articolo / Choose an article."
+    try:
+        entry, kept = remove_article(service.settings, service.store, article_id)
+    except RagError as e:
+        return f"⚠️ {_text(str(e))}"
+    return f"✓ Rimosso / Removed: **{_text(entry.title)}** (file: `{_text(str(kept))}`)"
+
+
 def build_app(settings: Settings, service: Service | None = None) -> Any:
     service = service or build_service(settings)
     with gr.Blocks(title="Notizie — domande e risposte") as demo:
@@ -156,37 +237,85 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
             "Chiedi in italiano o in inglese: le risposte citano i passaggi degli articoli. "
             "Ask in Italian or English: answers cite the article passages."
         )
-        chatbot = gr.Chatbot(
-            label="Chat", height=520, buttons=["copy", "copy_all"], feedback_options=("Like", "Dislike")
-        )
-        turns = gr.State([])
-        with gr.Row():
-            box = gr.Textbox(placeholder="Scrivi una domanda… / Type a question…", show_label=False, scale=8)
-            send = gr.Button("Invia / Send", variant="primary", scale=1)
-        gr.Examples(EXAMPLES, inputs=box)
-        clear = gr.Button("Nuova conversazione / Start over")
-        with gr.Accordion("Impostazioni / Settings", open=False):
-            gr.Markdown(
-                f"- LLM: `{describe_llm(settings)}`\n- Embedder: `{service.store.embedder}`\n"
-                f"- Index: `{service.store.location}`\n- Feedback: `{settings.feedback_path}`"
+        with gr.Tab("Chat", id="chat"):
+            chatbot = gr.Chatbot(
+                label="Chat",
+                height=560,
+                buttons=["copy", "copy_all"],
+                feedback_options=("Like", "Dislike"),
+                elem_id="chat",
             )
-            passages = gr.Slider(1, 10, value=settings.k, step=1, label="Passaggi recuperati / Passages retrieved")
+            status = gr.Markdown("", elem_id="answer-status")
+            turns = gr.State([])
+            with gr.Row():
+                box = gr.Textbox(
+                    placeholder="Scrivi una domanda… / Type a question…", show_label=False, scale=8, elem_id="question"
+                )
+                send = gr.Button("Invia / Send", variant="primary", scale=1, elem_id="send")
+            gr.Examples(EXAMPLES, inputs=box)
+            clear = gr.Button("Nuova conversazione / Start over", elem_id="start-over")
+            with gr.Accordion("Impostazioni / Settings", open=False):
+                gr.Markdown(
+                    f"- LLM: `{describe_llm(settings)}`\n- Embedder: `{service.store.embedder}`\n"
+                    f"- Index: `{service.store.location}`\n- Feedback: `{settings.feedback_path}`\n"
+                    "- Tempi di risposta: sotto la chat / Answer timing: under the chat"
+                )
+                passages = gr.Slider(
+                    1, 10, value=settings.k, step=1, label="Passaggi recuperati / Passages retrieved"
+                )
+        with gr.Tab("Articoli / Articles", id="articles"):
+            table = gr.Dataframe(
+                value=article_rows(settings),
+                headers=ARTICLE_HEADERS,
+                datatype=["str", "str", "str", "number", "str"],
+                interactive=False,
+                label="Articoli indicizzati / Indexed articles",
+                elem_id="articles-table",
+            )
+            upload = gr.File(
+                label=f"Carica un articolo / Upload an article (.md, .txt, .html; max {settings.upload_max_bytes // 1000} KB)",
+                file_types=list(UPLOAD_SUFFIXES),
+                file_count="single",
+                type="filepath",
+                elem_id="upload",
+            )
+            with gr.Row():
+                chosen = gr.Dropdown(
+                    choices=article_choices(settings), label="Articolo / Article", scale=4, elem_id="remove-choice"
+                )
+                remove = gr.Button("Rimuovi / Remove", variant="stop", scale=1, elem_id="remove")
+            library_status = gr.Markdown("", elem_id="articles-status")
 
         def handler(
             message: str, history: list[dict[str, Any]], remembered: list[Turn], k: float = settings.k
-        ) -> Iterator[tuple[list[dict[str, Any]], str, list[Turn]]]:
+        ) -> Iterator[Frame]:
             yield from respond(service, message, history, remembered, k=int(k))
 
         def on_like(remembered: list[Turn], data: gr.LikeData) -> None:
             index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
             record_feedback(settings.feedback_path, remembered, int(index) // 2, data.liked is True)
 
-        # one queue for both triggers: a single local model answers one question at a time, in turn
+        def refreshed(message: str) -> tuple[str, list[list[Any]], Any]:
+            return message, article_rows(settings), gr.Dropdown(choices=article_choices(settings), value=None)
+
+        def on_upload(path: str | None, progress: gr.Progress = gr.Progress()) -> tuple[str, list[list[Any]], Any]:
+            return refreshed(upload_article(service, path, lambda f, d: progress(f, desc=d)))
+
+        def on_remove(article_id: str | None) -> tuple[str, list[list[Any]], Any]:
+            return refreshed(remove_selected(service, article_id))
+
+        # one queue for questions and index writes: a single local model answers one question at a time,
+        # in turn, and an article is never half-indexed while a question is answered
         inputs = [box, chatbot, turns, passages]
-        box.submit(handler, inputs, [chatbot, box, turns], api_name="ask", concurrency_id="llm")
-        send.click(handler, inputs, [chatbot, box, turns], api_visibility="private", concurrency_id="llm")
-        clear.click(lambda: ([], "", []), None, [chatbot, box, turns], api_visibility="private")
+        outputs = [chatbot, box, turns, status]
+        box.submit(handler, inputs, outputs, api_name="ask", concurrency_id="llm")
+        send.click(handler, inputs, outputs, api_visibility="private", concurrency_id="llm")
+        clear.click(lambda: ([], "", [], ""), None, outputs, api_visibility="private")
         chatbot.like(on_like, [turns], None, api_visibility="private")
+        library = [library_status, table, chosen]
+        upload.upload(on_upload, [upload], library, api_name="add_article", concurrency_id="llm")
+        remove.click(on_remove, [chosen], library, api_name="remove_article", concurrency_id="llm")
+        demo.load(lambda: (article_rows(settings), gr.Dropdown(choices=article_choices(settings))), None, [table, chosen])
     demo.queue(default_concurrency_limit=1)
     return demo
 
@@ -200,14 +329,19 @@ def launch(settings: Settings, share: bool = False) -> None:
     service.store.check_embedder()  # fail now, with the fix, rather than on the first question
     service.warm_up()  # load the model before the first reader arrives
     demo = build_app(settings, service)
+    demo.launch(**launch_options(settings, share=share, auth=auth))
 
+
+def launch_options(settings: Settings, share: bool = False, auth: str | None = None) -> dict[str, Any]:
+    """How the app is served: local address, no share link unless asked, upload limit, offline theme."""
     # system fonts only: the page must not fetch anything from the internet
     theme = gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    demo.launch(
-        theme=theme,
-        server_name=settings.host,
-        server_port=settings.port,
-        share=share,
-        auth=tuple(auth.split(":", 1)) if auth else None,
-        show_error=True,
-    )
+    return {
+        "theme": theme,
+        "server_name": settings.host,
+        "server_port": settings.port,
+        "share": share,
+        "auth": tuple(auth.split(":", 1)) if auth else None,
+        "show_error": True,
+        "max_file_size": settings.upload_max_bytes,
+    }
