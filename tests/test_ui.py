@@ -150,3 +150,25 @@ def test_three_readers_at_once_each_get_their_own_answer(settings: Settings) -> 
         assert REPLIES[topic].rstrip(".") in answer  # its own answer, whole
         assert all(REPLIES[other].rstrip(".")[:30] not in answer for other in REPLIES if other != topic)
         assert status.startswith("✓ Risposta 1")
+
+
+def test_articles_are_added_and_removed_through_the_app(service: Service, tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    demo = build_app(service.settings, service)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    article = tmp_path / "tram.md"
+    article.write_text("---\ntitle: Il tram <i>di</i> Lille\n---\n\nIl tram di Lille partirà nel 2029.\n")
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        message, table, _choice, _file = client.predict(handle_file(str(article)), api_name="/add_article")
+        assert message.startswith("✓") and "Il tram &lt;i&gt;di&lt;/i&gt; Lille" in table
+        assert "<i>" not in table  # the title is text, not markup
+        refused, *_ = client.predict(handle_file(str(article)), api_name="/add_article")
+        assert "already indexed" in refused
+        message, table, *_ = client.predict("tram", api_name="/remove_article")
+        assert message.startswith("✓ Rimosso") and "Lille" not in table
+    finally:
+        demo.close()
+    assert not (service.settings.corpus[0] / "tram.md").exists()

@@ -126,9 +126,9 @@ def _journey(page: Page, tmp_path: Path) -> None:
     expect(bot).to_contain_text("550")
     expect(bot).to_contain_text("Sources")
     expect(bot.locator("mark").first).to_contain_text("550")
+    page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
     bot.locator("details summary").first.click()  # unfold the other passages, with their scores
     expect(bot.locator("details").first).to_contain_text("score")
-    page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
 
     # upload an article, see it listed, ask about it (after starting over)
     page.get_by_role("tab", name="Articoli / Articles").click()

@@ -189,9 +189,24 @@ def record_feedback(path: Path, turns: list[Turn], assistant_index: int, liked: 
 ARTICLE_HEADERS = ["Titolo / Title", "Data / Date", "Lingua / Language", "Passaggi / Chunks", "ID"]
 
 
-def article_rows(settings: Settings) -> list[list[Any]]:
-    """The Articles table (shown as plain text by the Dataframe)."""
-    return [[e.title, e.date or "n.d.", e.language, e.chunks, e.id] for e in list_articles(settings)]
+def articles_table(settings: Settings) -> str:
+    """The Articles tab's table as HTML; every value escaped (titles come from uploads)."""
+    entries = list_articles(settings)
+    if not entries:
+        return "<p>Nessun articolo indicizzato / No articles indexed. <code>rag ingest</code></p>"
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ARTICLE_HEADERS)
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(str(v))}</td>" for v in (e.title, e.date or "n.d.", e.language, e.chunks, e.id))
+        + "</tr>"
+        for e in entries
+    )
+    total = sum(e.chunks for e in entries)
+    caption = f"{len(entries)} articoli, {total} passaggi / {len(entries)} articles, {total} chunks"
+    return (
+        f'<table class="articles"><caption>{caption}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def article_choices(settings: Settings) -> list[tuple[str, str]]:
@@ -260,20 +275,12 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
                     f"- Index: `{service.store.location}`\n- Feedback: `{settings.feedback_path}`\n"
                     "- Tempi di risposta: sotto la chat / Answer timing: under the chat"
                 )
-                passages = gr.Slider(
-                    1, 10, value=settings.k, step=1, label="Passaggi recuperati / Passages retrieved"
-                )
+                passages = gr.Slider(1, 10, value=settings.k, step=1, label="Passaggi recuperati / Passages retrieved")
         with gr.Tab("Articoli / Articles", id="articles"):
-            table = gr.Dataframe(
-                value=article_rows(settings),
-                headers=ARTICLE_HEADERS,
-                datatype=["str", "str", "str", "number", "str"],
-                interactive=False,
-                label="Articoli indicizzati / Indexed articles",
-                elem_id="articles-table",
-            )
+            table = gr.HTML(articles_table(settings), elem_id="articles-table")
+            limit = f"max {settings.upload_max_bytes // 1000} KB"
             upload = gr.File(
-                label=f"Carica un articolo / Upload an article (.md, .txt, .html; max {settings.upload_max_bytes // 1000} KB)",
+                label=f"Carica un articolo / Upload an article (.md, .txt, .html; {limit})",
                 file_types=list(UPLOAD_SUFFIXES),
                 file_count="single",
                 type="filepath",
@@ -295,13 +302,14 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
             index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
             record_feedback(settings.feedback_path, remembered, int(index) // 2, data.liked is True)
 
-        def refreshed(message: str) -> tuple[str, list[list[Any]], Any]:
-            return message, article_rows(settings), gr.Dropdown(choices=article_choices(settings), value=None)
+        def refreshed(message: str) -> tuple[str, str, Any, None]:
+            choices = gr.Dropdown(choices=article_choices(settings), value=None)
+            return message, articles_table(settings), choices, None
 
-        def on_upload(path: str | None, progress: gr.Progress = gr.Progress()) -> tuple[str, list[list[Any]], Any]:
+        def on_upload(path: str | None, progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any, None]:  # noqa: B008 - Gradio's progress idiom
             return refreshed(upload_article(service, path, lambda f, d: progress(f, desc=d)))
 
-        def on_remove(article_id: str | None) -> tuple[str, list[list[Any]], Any]:
+        def on_remove(article_id: str | None) -> tuple[str, str, Any, None]:
             return refreshed(remove_selected(service, article_id))
 
         # one queue for questions and index writes: a single local model answers one question at a time,
@@ -312,10 +320,11 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
         send.click(handler, inputs, outputs, api_visibility="private", concurrency_id="llm")
         clear.click(lambda: ([], "", [], ""), None, outputs, api_visibility="private")
         chatbot.like(on_like, [turns], None, api_visibility="private")
-        library = [library_status, table, chosen]
+        library = [library_status, table, chosen, upload]
         upload.upload(on_upload, [upload], library, api_name="add_article", concurrency_id="llm")
         remove.click(on_remove, [chosen], library, api_name="remove_article", concurrency_id="llm")
-        demo.load(lambda: (article_rows(settings), gr.Dropdown(choices=article_choices(settings))), None, [table, chosen])
+        current = lambda: (articles_table(settings), gr.Dropdown(choices=article_choices(settings)))  # noqa: E731
+        demo.load(current, None, [table, chosen])  # another reader may have changed the library
     demo.queue(default_concurrency_limit=1)
     return demo
 
@@ -332,6 +341,15 @@ def launch(settings: Settings, share: bool = False) -> None:
     demo.launch(**launch_options(settings, share=share, auth=auth))
 
 
+CSS = """
+table.articles { width: 100%; border-collapse: collapse; }
+table.articles caption { text-align: left; padding: 4px 0; opacity: 0.8; }
+table.articles th, table.articles td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e5e7eb; }
+table.articles td:nth-child(4) { text-align: right; }
+#answer-status { min-height: 1.5em; }
+"""
+
+
 def launch_options(settings: Settings, share: bool = False, auth: str | None = None) -> dict[str, Any]:
     """How the app is served: local address, no share link unless asked, upload limit, offline theme."""
     # system fonts only: the page must not fetch anything from the internet
@@ -344,4 +362,5 @@ def launch_options(settings: Settings, share: bool = False, auth: str | None = N
         "auth": tuple(auth.split(":", 1)) if auth else None,
         "show_error": True,
         "max_file_size": settings.upload_max_bytes,
+        "css": CSS,
     }
