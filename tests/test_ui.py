@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
+from rag.errors import RagError
 from rag.ingest import ingest
 from rag.service import Service, build_service
 from rag.settings import Settings
 from rag.types import Answer, Citation, Timings
 from tests.conftest import free_port
 from tests.fakes import HashEmbeddings, scripted
-from ui.app import WORKING, build_app, record_feedback, render_answer, respond
+from ui.app import WORKING, build_app, launch_options, parse_auth, record_feedback, render_answer, respond
 
 ANSWER = "I nuovi modelli Ford arriveranno nei concessionari europei dall'inizio del 2028 [1]."
 
@@ -172,3 +173,13 @@ def test_articles_are_added_and_removed_through_the_app(service: Service, tmp_pa
     finally:
         demo.close()
     assert not (service.settings.corpus[0] / "tram.md").exists()
+
+
+def test_the_server_is_local_private_and_bounded_by_default(settings: Settings) -> None:
+    options = launch_options(settings)
+    assert options["server_name"] == "127.0.0.1" and options["share"] is False and options["auth"] is None
+    assert options["max_file_size"] == settings.upload_max_bytes
+    assert parse_auth("ada:s3cret:x") == ("ada", "s3cret:x")
+    for bad in ("ada", ":pw", "ada:", ""):
+        with pytest.raises(RagError, match="RAG_UI_AUTH must look like user:password"):
+            parse_auth(bad)

@@ -331,9 +331,7 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
 
 def launch(settings: Settings, share: bool = False) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    auth = os.environ.get("RAG_UI_AUTH")
-    if auth is not None and (":" not in auth or not auth.split(":", 1)[0]):
-        raise RagError("RAG_UI_AUTH must look like user:password (unset it to run without a login).")
+    auth = parse_auth(os.environ.get("RAG_UI_AUTH"))
     service = build_service(settings)
     service.store.check_embedder()  # fail now, with the fix, rather than on the first question
     service.warm_up()  # load the model before the first reader arrives
@@ -350,7 +348,17 @@ table.articles td:nth-child(4) { text-align: right; }
 """
 
 
-def launch_options(settings: Settings, share: bool = False, auth: str | None = None) -> dict[str, Any]:
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """RAG_UI_AUTH ("user:password") as Gradio's auth pair; unset means no login."""
+    if value is None:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user.strip() or not password:
+        raise RagError("RAG_UI_AUTH must look like user:password (unset it to run without a login).")
+    return user, password
+
+
+def launch_options(settings: Settings, share: bool = False, auth: tuple[str, str] | None = None) -> dict[str, Any]:
     """How the app is served: local address, no share link unless asked, upload limit, offline theme."""
     # system fonts only: the page must not fetch anything from the internet
     theme = gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
@@ -359,7 +367,7 @@ def launch_options(settings: Settings, share: bool = False, auth: str | None = N
         "server_name": settings.host,
         "server_port": settings.port,
         "share": share,
-        "auth": tuple(auth.split(":", 1)) if auth else None,
+        "auth": auth,
         "show_error": True,
         "max_file_size": settings.upload_max_bytes,
         "css": CSS,
