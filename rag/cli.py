@@ -184,7 +184,7 @@ def cmd_add(args: argparse.Namespace, settings: Any) -> int:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
             continue
-        print(f"added {added.article.id}: {added.article.title} ({added.report.added} chunks) as {added.path}")
+        print(f"added {added.article.id}: {added.article.title} ({added.chunks} chunks) as {added.path}")
     return 1 if failed else 0
 
 

@@ -29,6 +29,8 @@ _WRITE_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class ArticleEntry:
+    """An indexed article as the manifest records it."""
+
     id: str
     title: str
     date: str
@@ -36,12 +38,14 @@ class ArticleEntry:
     publication: str
     chunks: int
     source: str
+    content_hash: str = ""
 
 
 @dataclass(frozen=True)
 class Added:
     article: Article
     path: Path  # where the file now lives in the corpus
+    chunks: int  # the article's chunks in the index
     report: IngestReport
 
 
@@ -57,27 +61,43 @@ def list_articles(settings: Settings) -> list[ArticleEntry]:
             publication=str(a.get("publication", "")),
             chunks=int(a.get("chunks", 0)),
             source=str(a.get("source", "")),
+            content_hash=str(a.get("content_hash", "")),
         )
         for a in manifest.get("articles", [])
     ]
     return sorted(entries, key=lambda e: (e.date, e.title), reverse=True)
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
 def check_upload(path: Path, name: str, max_bytes: int) -> None:
-    """Reject what cannot be an article before anything is written: wrong type, too big, empty."""
+    """Reject what cannot be an article before anything is written: wrong type, too big."""
     suffix = Path(name).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise CorpusError(f"'{name}' is not a supported article file. Upload .md, .txt or .html.")
     size = path.stat().st_size
     if size > max_bytes:
         raise CorpusError(
-            f"'{name}' is {size / 1024:.0f} KB; the limit is {max_bytes / 1024:.0f} KB (RAG_UPLOAD_MAX_BYTES)."
+            f"'{name}' is {_megabytes(size)}; the limit is {_megabytes(max_bytes)} ({max_bytes} bytes, "
+            "RAG_UPLOAD_MAX_BYTES). Upload a smaller file or raise the limit."
         )
 
 
-def _safe_stem(name: str) -> str:
-    stem = re.sub(r"[^\w.-]+", "-", Path(name).stem).strip("-.")
-    return stem[:80] or "article"
+def safe_stem(name: str) -> str:
+    """A file name the corpus loader will read: no path, no odd characters, not hidden, not a README.
+
+    Example: "../_Bozza finale!.md" -> "Bozza-finale"; "README.md" -> "article-README"
+    """
+    stem = re.sub(r"[^\w.-]+", "-", Path(name).stem).strip("-._")[:80]
+    if not stem:
+        return "article"
+    return f"article-{stem}" if stem.upper().startswith("README") else stem
+
+
+def _failed(what: str, e: Exception, fix: str) -> CorpusError:
+    return CorpusError(f"{what} failed ({e.__class__.__name__}: {e}). {fix}")
 
 
 def add_article(
@@ -94,7 +114,7 @@ def add_article(
         folder = Path(settings.corpus[0])
         folder.mkdir(parents=True, exist_ok=True)
         known = {e.id: e for e in list_articles(settings)}
-        stem = _safe_stem(name)
+        stem = safe_stem(name)
         n = 1
         target = folder / f"{stem}{suffix}"
         while target.exists() or target.stem in known:
@@ -107,36 +127,70 @@ def add_article(
                 article = read_article(staged)
             except ValueError as e:
                 raise CorpusError(f"'{name}' {e}. Check the file and upload it again.") from e
-            manifest = read_manifest(settings) or {}
-            for entry in manifest.get("articles", []):
-                if entry.get("content_hash") == article.content_hash:
-                    raise CorpusError(f"'{name}' is already indexed as '{entry.get('title')}'.")
+            for entry in known.values():
+                if entry.content_hash == article.content_hash:
+                    raise CorpusError(
+                        f"'{name}' is already indexed as '{entry.title}' (id {entry.id}). "
+                        "To replace it, remove that article first."
+                    )
             if article.id in known:  # an id set in the front matter
-                raise CorpusError(f"An article with id '{article.id}' is already indexed. Change the id and retry.")
+                raise CorpusError(
+                    f"'{name}' declares id '{article.id}', which an indexed article already has. "
+                    "Change the id in its front matter and upload it again."
+                )
             shutil.move(str(staged), target)
         try:
             report = ingest(settings, store, progress=progress)
-        except Exception:
-            target.unlink(missing_ok=True)  # the corpus stays as the index knows it
-            raise
-    return Added(article=read_article(target), path=target, report=report)
+        except Exception as e:
+            target.unlink(missing_ok=True)
+            raise _failed(
+                f"Indexing '{name}'", e, "The file was not added; run `rag ingest` to resync the index."
+            ) from e
+        chunks = {entry.id: entry.chunks for entry in list_articles(settings)}
+        if article.id not in chunks:  # the loader skipped it after all
+            target.unlink(missing_ok=True)
+            skipped = "; ".join(report.skipped_files) or "no reason given"
+            raise CorpusError(f"'{name}' could not be indexed ({skipped}). Check the file and upload it again.")
+    return Added(article=read_article(target), path=target, chunks=chunks[article.id], report=report)
+
+
+def _inside(path: Path, folders: tuple[Path, ...]) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(Path(folder).resolve()) for folder in folders)
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = folder / f"{stamp}-{name}"
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / f"{stamp}-{n}-{name}"
+    return target
 
 
 def remove_article(settings: Settings, store: ChunkStore, article_id: str) -> tuple[ArticleEntry, Path]:
-    """Take an article out of the index; its file moves to `<index>/removed/` (returned)."""
+    """Take an article out of the index; its file moves to `<index>/removed/` (returned), nothing is deleted."""
     with _WRITE_LOCK:
-        entry = next((e for e in list_articles(settings) if e.id == article_id), None)
+        entries = list_articles(settings)
+        entry = next((e for e in entries if e.id == article_id), None)
         if entry is None:
-            raise CorpusError(f"No indexed article has id '{article_id}'. See the list of articles.")
+            raise CorpusError(f"No indexed article has id '{article_id}'. List them with: rag articles")
         source = Path(entry.source)
-        if not source.is_file():
-            raise CorpusError(f"The file of '{entry.title}' ({source}) is gone. Run `rag ingest` to resync the index.")
-        kept = settings.index_dir / "removed" / f"{time.strftime('%Y%m%d-%H%M%S')}-{source.name}"
+        if not source.is_file() or not _inside(source, settings.corpus):
+            raise CorpusError(
+                f"The file of '{entry.title}' ({source}) is not in the corpus folders any more. "
+                "Run `rag ingest` to bring the index in line with the corpus."
+            )
+        kept = _free_name(settings.index_dir / "removed", source.name)
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(source), kept)
         try:
-            ingest(settings, store)
-        except Exception:
-            shutil.move(str(kept), source)  # put it back: the index still holds it
-            raise
+            # the last article: empty the index on purpose (ingest refuses to empty it by accident)
+            ingest(settings, store, rebuild=len(entries) == 1)
+        except Exception as e:
+            shutil.move(str(kept), source)
+            raise _failed(
+                f"Removing '{entry.title}'", e, f"The file is back at {source}; run `rag ingest` to resync the index."
+            ) from e
     return entry, kept

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_CORPUS = (Path("corpus"),)
@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     context_tokens: PositiveInt = 700  # ... within this token budget,
     # each cut to its sentences closest to the question (0: whole passages). On the eval set, 3 sentences
     # from each of 3 passages hold the evidence as often as 3 whole passages, in three quarters the tokens
-    context_sentences: int = Field(default=3, ge=0)
+    context_sentences: NonNegativeInt = 3
     # a passage's score: its best sentence's similarity + chunk_weight x the whole chunk's similarity,
     # centred per article language (cross-lingual scores run lower than same-language ones),
     # + article_weight x the best such score in its article, + keyword_weight x BM25 (scaled to 0..1)

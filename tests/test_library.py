@@ -44,7 +44,7 @@ def test_an_added_article_is_listed_stored_and_searchable(service: Service, tmp_
     assert added.path.parent == service.settings.corpus[0] and added.path.read_text() == ARTICLE
     entries = {e.id: e for e in list_articles(service.settings)}
     assert set(entries) == before | {"biblioteca"}
-    assert entries["biblioteca"].chunks == added.report.added >= 1 and entries["biblioteca"].date == "2026-03-01"
+    assert entries["biblioteca"].chunks == added.chunks >= 1 and entries["biblioteca"].date == "2026-03-01"
     hits = service.retriever.search("Quando riaprirà la biblioteca civica di Douai?")
     assert hits[0].chunk.article_id == "biblioteca"
 
@@ -93,10 +93,51 @@ def test_bad_uploads_are_refused_with_the_reason_and_change_nothing(
     assert sorted(service.settings.corpus[0].iterdir()) == files and list_articles(service.settings) == before
 
 
-def test_an_upload_over_the_size_limit_is_refused(service: Service, tmp_path: Path) -> None:
+def test_an_upload_over_the_size_limit_is_refused_and_not_copied(service: Service, tmp_path: Path) -> None:
     settings = service.settings.model_copy(update={"upload_max_bytes": 100})
-    with pytest.raises(CorpusError, match=r"limit is 0 KB \(RAG_UPLOAD_MAX_BYTES\)"):
+    files = sorted(settings.corpus[0].iterdir())
+    with pytest.raises(CorpusError, match=r"the limit is 0.0 MB \(100 bytes, RAG_UPLOAD_MAX_BYTES\)"):
         add_article(settings, service.store, upload(tmp_path, "biblioteca.md", ARTICLE))
+    assert sorted(settings.corpus[0].iterdir()) == files
+
+
+@pytest.mark.parametrize(("name", "stored"), [("_bozza.md", "bozza.md"), ("README.md", "article-README.md")])
+def test_names_the_corpus_loader_skips_are_renamed(service: Service, tmp_path: Path, name: str, stored: str) -> None:
+    added = add_article(service.settings, service.store, upload(tmp_path, name, ARTICLE))
+    assert added.path.name == stored and added.chunks >= 1
+    assert added.article.id in {e.id for e in list_articles(service.settings)}
+
+
+def test_a_front_matter_id_already_taken_is_refused(service: Service, tmp_path: Path) -> None:
+    taken = list_articles(service.settings)[0].id
+    text = ARTICLE.replace("---\ntitle:", f"---\nid: {taken}\ntitle:", 1)
+    with pytest.raises(CorpusError, match=f"declares id '{taken}'"):
+        add_article(service.settings, service.store, upload(tmp_path, "altro.md", text))
+
+
+def test_a_failed_ingest_leaves_the_corpus_as_it_was(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = sorted(service.settings.corpus[0].iterdir())
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("rag.library.ingest", broken)
+    with pytest.raises(CorpusError, match=r"Indexing 'biblioteca.md' failed \(OSError: disk full\).*rag ingest"):
+        add_article(service.settings, service.store, upload(tmp_path, "biblioteca.md", ARTICLE))
+    assert sorted(service.settings.corpus[0].iterdir()) == files
+    first = list_articles(service.settings)[0]
+    with pytest.raises(CorpusError, match="The file is back at"):
+        remove_article(service.settings, service.store, first.id)
+    assert sorted(service.settings.corpus[0].iterdir()) == files
+
+
+def test_the_last_article_can_be_removed(service: Service) -> None:
+    for entry in list_articles(service.settings):
+        remove_article(service.settings, service.store, entry.id)
+    assert list_articles(service.settings) == [] and service.store.all_chunks() == []
+    assert len(list((service.settings.index_dir / "removed").iterdir())) == 2
 
 
 def test_removing_an_article_drops_its_chunks_and_keeps_its_file(service: Service, tmp_path: Path) -> None:

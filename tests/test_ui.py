@@ -17,7 +17,8 @@ from rag.settings import Settings
 from rag.types import Answer, Citation, Timings
 from tests.conftest import free_port
 from tests.fakes import HashEmbeddings, scripted
-from ui.app import WORKING, build_app, launch_options, parse_auth, record_feedback, render_answer, respond
+from ui.app import WORKING, build_app, launch, launch_options, parse_auth, record_feedback, respond
+from ui.render import render_answer
 
 ANSWER = "I nuovi modelli Ford arriveranno nei concessionari europei dall'inizio del 2028 [1]."
 
@@ -50,9 +51,9 @@ def test_errors_become_a_chat_message_and_keep_the_question(service: Service) ->
     assert "characters long" in history[-1]["content"] and box == question and status.startswith("⚠️")
 
 
-def test_a_blank_message_changes_nothing(service: Service) -> None:
-    before = [{"role": "user", "content": "Ciao"}, {"role": "assistant", "content": "…"}]
-    assert list(respond(service, "   ", before, [])) == [(before, "", [], "")]
+def test_a_blank_message_changes_nothing_but_the_status_line(service: Service) -> None:
+    *_, (history, _box, turns, _status) = respond(service, "Quando arriveranno i nuovi modelli Ford?", [])
+    assert list(respond(service, "   ", history, turns)) == [(history, "", turns, "")]
 
 
 def test_article_html_is_shown_as_text() -> None:
@@ -119,7 +120,7 @@ REPLIES = {
 
 
 def _by_topic(messages: list[Any]) -> str:
-    time.sleep(0.3)  # long enough for the three requests to overlap
+    time.sleep(0.3)  # the other two requests arrive while this one is answered, and wait in the queue
     question = str(messages[-1].content).rsplit("Domanda:", 1)[-1]
     return next(reply for topic, reply in REPLIES.items() if topic in question)
 
@@ -183,3 +184,11 @@ def test_the_server_is_local_private_and_bounded_by_default(settings: Settings) 
     for bad in ("ada", ":pw", "ada:", ""):
         with pytest.raises(RagError, match="RAG_UI_AUTH must look like user:password"):
             parse_auth(bad)
+    with pytest.raises(RagError, match="set RAG_UI_AUTH=user:password with --share"):
+        launch(settings, share=True)  # refused before anything is built or served
+
+
+def test_model_text_cannot_make_the_page_fetch_or_link() -> None:
+    answer = Answer("q", "it", "Vedi ![x](https://evil.example/p.png) e [qui](https://evil.example) [1].", False)
+    shown = render_answer(answer)
+    assert "evil.example" not in shown and "Vedi x e qui [1]." in shown

@@ -41,7 +41,7 @@ publication: Fixture di test
 
 La biblioteca civica di Douai riaprirà il 3 marzo 2027, dopo un restauro costato 12 milioni di euro.
 
-Nel comunicato del comune compare il testo <script>window.__pwned = 1</script> che deve restare testo.
+Nel comunicato del comune compare il testo <img src=x onerror="window.__pwned = 1"> che deve restare testo.
 """
 
 
@@ -142,7 +142,7 @@ def _journey(page: Page, tmp_path: Path) -> None:
     page.locator("#start-over").click()
     bot = ask(page, "Quando riaprirà la biblioteca civica di Douai?", 1)
     expect(bot).to_contain_text("2027")
-    expect(bot).to_contain_text("<script>window.__pwned = 1</script>")  # shown as text ...
+    expect(bot).to_contain_text('<img src=x onerror="window.__pwned = 1">')  # shown as text ...
     assert page.evaluate("window.__pwned") is None  # ... never run
 
 

@@ -5,24 +5,24 @@ Article text is shown as text: it is HTML-escaped before it reaches the page.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import os
-import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from rag.errors import RagError
-from rag.library import UPLOAD_SUFFIXES, add_article, list_articles, remove_article
+from rag.library import UPLOAD_SUFFIXES, list_articles
 from rag.llm import describe_llm
 from rag.service import Service, build_service
 from rag.settings import Settings
-from rag.types import Answer, Source
+from rag.types import Answer
+from ui.articles import article_choices, remove_selected, upload_article
+from ui.render import answer_text, articles_table, plain, render_answer, status_line
 
 log = logging.getLogger(__name__)
 
@@ -32,83 +32,6 @@ EXAMPLES = [
     "When will the new Ford EVs reach European dealers?",
     "Who are the CEOs of Nissan and Mitsubishi?",
 ]
-LABELS = {
-    "it": {"sources": "Fonti", "closest": "Passaggi più vicini", "others": "Altri passaggi recuperati"},
-    "en": {"sources": "Sources", "closest": "Closest passages", "others": "Other retrieved passages"},
-}
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|])")
-
-
-def _text(value: str) -> str:
-    """Article text, safe in Markdown: HTML escaped and Markdown control characters backslashed."""
-    return _MD_SPECIAL.sub(r"\\\1", _plain(value))
-
-
-def _quote(passage: str) -> str:
-    """A passage as a Markdown block quote, every paragraph of it inside the quote."""
-    return "\n".join("> " + line for line in _text(passage).splitlines())
-
-
-def _plain(answer: str) -> str:
-    """Model or error text as text: HTML escaped, Markdown (and its [n] markers) left readable."""
-    return html.escape(answer, quote=False)
-
-
-def _highlighted_quote(passage: str, sentence: str | None) -> str:
-    """A passage as a block quote with its supporting sentence marked (both escaped first)."""
-    quoted = _quote(passage)
-    target = _text(sentence) if sentence else ""
-    if target and target in quoted:
-        return quoted.replace(target, f"<mark>{target}</mark>", 1)
-    return quoted
-
-
-def _folded(title: str, sources: list[Source]) -> list[str]:
-    """Passages folded away under a summary line, each with its retrieval score."""
-    if not sources:
-        return []
-    lines = ["", f"<details><summary>{title} ({len(sources)})</summary>", ""]
-    for s in sources:
-        lines.append(f"**{_text(s.title)}** · score {s.score:.3f}")
-        lines.append(_quote(s.text))
-        lines.append("")
-    lines.append("</details>")
-    return lines
-
-
-def render_answer(answer: Answer) -> str:
-    """The assistant message: the verified answer, its sources with the supporting sentence marked,
-    and the other retrieved passages folded away (for an abstention: the closest passages)."""
-    labels = LABELS.get(answer.language, LABELS["en"])
-    lines = [_plain(answer.answer), ""]
-    if answer.citations:
-        lines.append(f"**{labels['sources']}**")
-        for c in answer.citations:
-            meta = ", ".join(x for x in (c.date, c.publication if c.publication != "unknown" else "") if x)
-            lines.append(f"\n**[{c.marker}] {_text(c.title)}**" + (f" ({_text(meta)})" if meta else ""))
-            lines.append(_highlighted_quote(c.text, c.sentence))
-        cited = {c.chunk_id for c in answer.citations}
-        lines += _folded(labels["others"], [s for s in answer.sources if s.chunk_id not in cited])
-    elif answer.sources:
-        lines.append(f"**{labels['closest']}**")
-        for s in answer.sources[:2]:
-            lines.append(f"\n**{_text(s.title)}** · score {s.score:.3f}")
-            lines.append(_highlighted_quote(s.text, s.sentence))
-        lines += _folded(labels["others"], answer.sources[2:])
-    return "\n".join(lines)
-
-
-def status_line(answer: Answer, number: int) -> str:
-    """The line under the chat once an answer is complete: its number and timing (tests wait for it)."""
-    t = answer.timings
-    done = "Risposta" if answer.language == "it" else "Answer"
-    first = "primo token" if answer.language == "it" else "first token"
-    timing = f"{t.total_ms / 1000:.1f} s" + (f" ({first} {t.ttft_ms / 1000:.1f} s)" if t.ttft_ms else "")
-    return f"✓ {done} {number} · {timing}"
-
-
 Turn = dict[str, Any]  # what the chat remembers of one answered question (also what feedback records)
 
 
@@ -158,9 +81,9 @@ def respond(
                 yield final, "", turns + [_turn(item)], status_line(item, number)
                 return
             draft += item
-            yield history + [{"role": "assistant", "content": _plain(draft)}], "", turns, WORKING
+            yield history + [{"role": "assistant", "content": answer_text(draft)}], "", turns, WORKING
     except RagError as e:
-        text = f"⚠️ {_plain(str(e))}"
+        text = f"⚠️ {plain(str(e))}"
         yield history + [{"role": "assistant", "content": text}], message, turns + [_failed(message)], f"⚠️ {number}"
     except Exception as e:  # keep the chat usable; the details go to the server log
         log.exception("answering failed")
@@ -184,64 +107,6 @@ def record_feedback(path: Path, turns: list[Turn], assistant_index: int, liked: 
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-
-
-ARTICLE_HEADERS = ["Titolo / Title", "Data / Date", "Lingua / Language", "Passaggi / Chunks", "ID"]
-
-
-def articles_table(settings: Settings) -> str:
-    """The Articles tab's table as HTML; every value escaped (titles come from uploads)."""
-    entries = list_articles(settings)
-    if not entries:
-        return "<p>Nessun articolo indicizzato / No articles indexed. <code>rag ingest</code></p>"
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ARTICLE_HEADERS)
-    rows = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(str(v))}</td>" for v in (e.title, e.date or "n.d.", e.language, e.chunks, e.id))
-        + "</tr>"
-        for e in entries
-    )
-    total = sum(e.chunks for e in entries)
-    caption = f"{len(entries)} articoli, {total} passaggi / {len(entries)} articles, {total} chunks"
-    return (
-        f'<table class="articles"><caption>{caption}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
-    )
-
-
-def article_choices(settings: Settings) -> list[tuple[str, str]]:
-    return [(f"{e.title} ({e.id})", e.id) for e in list_articles(settings)]
-
-
-def upload_article(service: Service, path: str | None, progress: Callable[[float, str], Any] | None = None) -> str:
-    """Add an uploaded file to the corpus and the index; returns the message for the reader."""
-    if not path:
-        return "Nessun file / No file."
-
-    def report(done: int, total: int) -> None:
-        if progress is not None:
-            progress(done / max(total, 1), f"Indicizzazione / Indexing {done}/{total}")
-
-    name = Path(path).name
-    try:
-        added = add_article(service.settings, service.store, Path(path), name=name, progress=report)
-    except RagError as e:
-        return f"⚠️ {_text(str(e))}"
-    a = added.article
-    return (
-        f"✓ Aggiunto / Added: **{_text(a.title)}** ({a.language}, {added.report.added} passaggi / chunks). "
-        "Ora puoi farci domande / You can ask about it now."
-    )
-
-
-def remove_selected(service: Service, article_id: str | None) -> str:
-    if not article_id:
-        return "Scegli un articolo / Choose an article."
-    try:
-        entry, kept = remove_article(service.settings, service.store, article_id)
-    except RagError as e:
-        return f"⚠️ {_text(str(e))}"
-    return f"✓ Rimosso / Removed: **{_text(entry.title)}** (file: `{_text(str(kept))}`)"
 
 
 def build_app(settings: Settings, service: Service | None = None) -> Any:
@@ -277,8 +142,8 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
                 )
                 passages = gr.Slider(1, 10, value=settings.k, step=1, label="Passaggi recuperati / Passages retrieved")
         with gr.Tab("Articoli / Articles", id="articles"):
-            table = gr.HTML(articles_table(settings), elem_id="articles-table")
-            limit = f"max {settings.upload_max_bytes // 1000} KB"
+            table = gr.HTML(articles_table(list_articles(settings)), elem_id="articles-table")
+            limit = f"max {settings.upload_max_bytes / 1_000_000:.1f} MB"
             upload = gr.File(
                 label=f"Carica un articolo / Upload an article (.md, .txt, .html; {limit})",
                 file_types=list(UPLOAD_SUFFIXES),
@@ -304,7 +169,7 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
 
         def refreshed(message: str) -> tuple[str, str, Any, None]:
             choices = gr.Dropdown(choices=article_choices(settings), value=None)
-            return message, articles_table(settings), choices, None
+            return message, articles_table(list_articles(settings)), choices, None
 
         def on_upload(path: str | None, progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any, None]:  # noqa: B008 - Gradio's progress idiom
             return refreshed(upload_article(service, path, lambda f, d: progress(f, desc=d)))
@@ -323,8 +188,11 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
         library = [library_status, table, chosen, upload]
         upload.upload(on_upload, [upload], library, api_name="add_article", concurrency_id="llm")
         remove.click(on_remove, [chosen], library, api_name="remove_article", concurrency_id="llm")
-        current = lambda: (articles_table(settings), gr.Dropdown(choices=article_choices(settings)))  # noqa: E731
-        demo.load(current, None, [table, chosen])  # another reader may have changed the library
+
+        def current_library() -> tuple[str, Any]:  # another reader may have changed it since the page was built
+            return articles_table(list_articles(settings)), gr.Dropdown(choices=article_choices(settings))
+
+        demo.load(current_library, None, [table, chosen], api_visibility="private")
     demo.queue(default_concurrency_limit=1)
     return demo
 
@@ -332,6 +200,11 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
 def launch(settings: Settings, share: bool = False) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     auth = parse_auth(os.environ.get("RAG_UI_AUTH"))
+    if share and auth is None:
+        raise RagError(
+            "A public link lets anyone add and remove articles and read the corpus: "
+            "set RAG_UI_AUTH=user:password with --share."
+        )
     service = build_service(settings)
     service.store.check_embedder()  # fail now, with the fix, rather than on the first question
     service.warm_up()  # load the model before the first reader arrives

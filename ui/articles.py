@@ -1,0 +1,49 @@
+"""The Articles tab's actions: thin calls into rag.library, returning what the reader reads."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+from rag.library import add_article, list_articles, remove_article
+from rag.service import Service
+from rag.settings import Settings
+from ui.render import article_text
+
+
+def article_choices(settings: Settings) -> list[tuple[str, str]]:
+    return [(f"{e.title} ({e.id})", e.id) for e in list_articles(settings)]
+
+
+def upload_article(service: Service, path: str | None, progress: Callable[[float, str], Any] | None = None) -> str:
+    """Add an uploaded file to the corpus and the index; returns the message for the reader."""
+    if not path:
+        return "Nessun file / No file."
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done / max(total, 1), f"Indicizzazione / Indexing {done}/{total}")
+
+    name = Path(path).name
+    try:
+        added = add_article(service.settings, service.store, Path(path), name=name, progress=report)
+    except RagError as e:
+        return f"⚠️ {article_text(str(e))}"
+    a = added.article
+    return (
+        f"✓ Aggiunto / Added: **{article_text(a.title)}** ({a.language}, {added.chunks} passaggi / chunks). "
+        "Ora puoi farci domande / You can ask about it now."
+    )
+
+
+def remove_selected(service: Service, article_id: str | None) -> str:
+    if not article_id:
+        return "Scegli un articolo / Choose an article."
+    try:
+        entry, kept = remove_article(service.settings, service.store, article_id)
+    except RagError as e:
+        return f"⚠️ {article_text(str(e))}"
+    return f"✓ Rimosso / Removed: **{article_text(entry.title)}** (file: <code>{html.escape(str(kept))}</code>)"
