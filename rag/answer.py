@@ -18,6 +18,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 
 from .citations import MARKER
 from .errors import EmptyQuestion, RagError
+from .followup import leans_on_history
 from .language import detect_language
 from .llm import LlamaCppChat
 from .prompt import NOT_FOUND, abstain_message, build_prompt, build_rewrite_prompt, select_context
@@ -118,8 +119,11 @@ class Pipeline:
         self.verifier = verifier
 
     def standalone_question(self, question: str, language: str, history: Sequence[tuple[str, str]]) -> str:
-        """The latest message rewritten to stand alone, using the conversation so far (none: unchanged)."""
-        if not history:
+        """The latest message rewritten to stand alone, using the conversation so far.
+
+        Unchanged without history, or when the message does not lean on it (rag/followup.py).
+        """
+        if not history or not leans_on_history(question):
             return question
         messages = build_rewrite_prompt(question, language, list(history))
         limit: dict[str, Any] = {"max_tokens": REWRITE_MAX_TOKENS} if isinstance(self.chat_model, LlamaCppChat) else {}

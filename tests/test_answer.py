@@ -203,6 +203,14 @@ def test_no_history_means_no_rewrite_call(settings: Settings) -> None:
     assert len(seen) == 1
 
 
+def test_a_question_that_stands_alone_is_not_rewritten_even_with_history(settings: Settings) -> None:
+    seen: list[str] = []
+    chat = _reply_by_prompt("X", "Arriveranno nei concessionari europei dall'inizio del 2028.", seen)
+    history = [("Chi guida Renault Group?", "François Provost [1].")]
+    answer = _pipeline(settings, chat).ask("Quando arriveranno i nuovi modelli elettrici Ford?", history=history)
+    assert len(seen) == 1 and answer.standalone_question == ""
+
+
 def test_answer_in_the_wrong_language_is_asked_again_firmly(settings: Settings) -> None:
     prompts: list[str] = []
 
