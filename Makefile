@@ -45,8 +45,8 @@ test: setup browser
 # the browser for the end-to-end test: Debian's chromium (Playwright's own browser download is not used)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
-	@test -x /usr/bin/chromium || { $(SUDO) apt-get install -y -q chromium chromium-driver \
-		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }; }
+	@test -x /usr/bin/chromium || { $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver \
+		|| { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }; }
 
 # the full evaluation with the local LLM, ours and the baseline side by side (tens of minutes)
 eval: setup
