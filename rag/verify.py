@@ -48,9 +48,18 @@ class Verified:
         return list(dict.fromkeys(s.source for s in self.supports if s.source is not None))
 
 
+_PERCENT = re.compile(r"(\d[\d.,]*)\s*(?:%|per\s*cento\b|percento\b|percent\b|per\s*cent\b)", re.IGNORECASE)
+
+
 def numbers_in(text: str) -> set[str]:
-    """Numbers as the keyword analyzer normalizes them: "1.500" and "1,500" -> "1500"."""
-    return {t for t in tokenize(text) if t[0].isdigit()}
+    """Numbers as the keyword analyzer normalizes them: "1.500" and "1,500" -> "1500"; a percentage keeps
+    its sign, so "100 posti" is not supported by "100% elettrici".
+
+    Example: "550 milioni, 100% elettrici, 3,5 per cento" -> {"550", "100%", "3.5%"}
+    """
+    percents = {f"{number}%" for match in _PERCENT.finditer(text) for number in numbers_in(match.group(1))}
+    rest = _PERCENT.sub(" ", text)
+    return {t for t in tokenize(rest) if t[0].isdigit()} | percents
 
 
 def _source_sentences(hit: Hit) -> list[str]:

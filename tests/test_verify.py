@@ -37,6 +37,15 @@ def test_a_number_no_passage_holds_loses_its_citation() -> None:
     assert "[2]" not in verified.text
 
 
+def test_a_percentage_does_not_support_a_count() -> None:
+    assert numbers_in("due modelli 100% elettrici, il 3,5 per cento") == {"100%", "3.5%"}
+    sources = [_hit(1, "Ford lancerà due nuovi modelli 100% elettrici costruiti a Douai.")]
+    invented = VERIFIER.verify("L'accordo creerà 100 posti di lavoro a Douai.", sources)
+    assert not invented.supported and invented.supports[0].reason == "number"
+    stated = VERIFIER.verify("Ford lancerà due modelli 100% elettrici costruiti a Douai.", sources)
+    assert stated.markers() == [1]
+
+
 def test_thousands_separators_do_not_break_agreement() -> None:
     verified = VERIFIER.verify("A Douai lavorano 3000 persone.", SOURCES)
     assert verified.markers() == [2]
