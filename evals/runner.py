@@ -55,6 +55,7 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
         "retrieved_ids": [c.id for c in retrieved],
         "first_hit_rank": rank,
         "answer": None,
+        "raw_answer": None,
         "abstained": None,
         "correct": None,
         "citations": [],
@@ -70,6 +71,7 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
     record.update(
         {
             "answer": answer.answer,
+            "raw_answer": answer.raw_answer,  # the model's own text ("" when it was not asked)
             "abstained": answer.abstained,
             "correct": answer_correct(item, answer.answer, answer.abstained),
             "citations": [{"marker": c.marker, "chunk_id": c.chunk_id, "title": c.title} for c in answer.citations],
