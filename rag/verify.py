@@ -5,7 +5,8 @@ e5, so an English answer matches an Italian passage) among the source sentences 
 number it states (or, when none does, among the sources whose text holds them all). That source
 becomes the sentence's citation (the model's own marker is moved or dropped when it disagrees),
 and the source sentence is kept so the reader can see it.
-A sentence with a number no source holds, or too far from every source sentence, is unsupported;
+A sentence with a number no source holds, sharing no word with any source, or too far from every
+source sentence, is unsupported;
 an answer with no supported sentence is an abstention.
 """
 
@@ -20,10 +21,11 @@ from langchain_core.embeddings import Embeddings
 
 from .chunking import split_sentences
 from .citations import MARKER
-from .keyword import tokenize
+from .keyword import analyze, tokenize
 from .types import Hit
 
 _CACHE_LIMIT = 20_000
+_LANGUAGES = ("it", "en")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,9 @@ class SentenceSupport:
     source: int | None  # 1-based source number, None when unsupported
     source_sentence: str  # the supporting sentence of that source ("" when unsupported)
     similarity: float
-    reason: str  # "ok" | "number" (a number no source holds) | "weak" (too far from every source)
+    # "ok" | "number" (a number no source holds) | "unanchored" (no word in common with any source)
+    # | "weak" (too far from every source sentence)
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -99,20 +103,32 @@ class Verifier:
         similarity = answer_vectors @ source_vectors.T
         source_numbers = [numbers_in(" ".join(group)) for group in per_source]
 
+        source_terms = [set(analyze(" ".join(group), _LANGUAGES)) for group in per_source]
+
         supports: dict[int, SentenceSupport] = {}
         sentence_numbers = [numbers_in(text) for _, text in flat]
         for row, i in enumerate(keep):
             needed = numbers_in(sentences[i])
+            terms = set(analyze(sentences[i], _LANGUAGES))
+            # only a source sharing a word with the sentence can support it: similarity alone lets fluent
+            # text about something else through (e5 puts almost any two sentences near 0.8)
+            anchored = {source for source, words in enumerate(source_terms) if terms & words}
             # a sentence stating the numbers itself beats one whose passage states them elsewhere
-            stating = [col for col in range(len(flat)) if needed and needed <= sentence_numbers[col]]
-            columns = stating or [col for col, (source, _) in enumerate(flat) if needed <= source_numbers[source]]
+            stating = [
+                col
+                for col, (source, _) in enumerate(flat)
+                if needed and needed <= sentence_numbers[col] and source in anchored
+            ]
+            columns = stating or [
+                col for col, (source, _) in enumerate(flat) if needed <= source_numbers[source] and source in anchored
+            ]
             best: tuple[float, int, str] | None = None
             for col in columns:
                 score = float(similarity[row, col])
                 if best is None or score > best[0]:
                     best = (score, flat[col][0], flat[col][1])
             if best is None:
-                supports[i] = SentenceSupport(sentences[i], None, "", 0.0, "number")
+                supports[i] = SentenceSupport(sentences[i], None, "", 0.0, "number" if anchored else "unanchored")
             elif best[0] < self.min_similarity:
                 supports[i] = SentenceSupport(sentences[i], None, "", best[0], "weak")
             else:

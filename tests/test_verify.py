@@ -46,6 +46,27 @@ def test_a_percentage_does_not_support_a_count() -> None:
     assert stated.markers() == [1]
 
 
+class SameVector(HashEmbeddings):
+    """Every text gets the same vector: similarity says nothing, so only the other rules can refuse."""
+
+    def _vector(self, text: str) -> list[float]:
+        return [1.0] + [0.0] * 255
+
+
+def test_a_sentence_sharing_no_word_with_any_source_is_unsupported_however_similar() -> None:
+    verifier = Verifier(SameVector(), min_similarity=0.78)
+    joke = verifier.verify("Why did the tomato turn red? Because it saw the salad dressing!", SOURCES)
+    assert not joke.supported and {s.reason for s in joke.supports} == {"unanchored"}
+    # across languages a shared name or number is enough
+    english = verifier.verify("Converting the Douai plant cost 550 million euros.", SOURCES)
+    assert english.markers() == [2]
+
+
+def test_a_sentence_sharing_a_word_but_saying_something_else_is_weak() -> None:
+    verified = VERIFIER.verify("A Douai le zebre volano alte tra luna, stelle, comete e pianeti lontani.", SOURCES)
+    assert not verified.supported and verified.supports[0].reason == "weak"
+
+
 def test_thousands_separators_do_not_break_agreement() -> None:
     verified = VERIFIER.verify("A Douai lavorano 3000 persone.", SOURCES)
     assert verified.markers() == [2]
@@ -55,7 +76,7 @@ def test_each_sentence_gets_its_own_source_and_unrelated_ones_none() -> None:
     answer = "Il consiglio dell'Alleanza si è riunito a Douai. Le zebre volano alte nel cielo."
     verified = VERIFIER.verify(answer, SOURCES)
     assert [s.source for s in verified.supports] == [1, None]
-    assert verified.supports[1].reason == "weak"
+    assert verified.supports[1].reason == "unanchored"  # shares no word with either passage
     assert verified.text == "Il consiglio dell'Alleanza si è riunito a Douai [1]. Le zebre volano alte nel cielo."
 
 
