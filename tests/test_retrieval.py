@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rag.chunking import split_sentences
 from rag.ingest import ingest
 from rag.retrieval import HybridRetriever, balance_by_language
 from rag.settings import Settings
@@ -38,6 +39,12 @@ def test_hybrid_search_finds_the_passage_with_the_fact(settings: Settings) -> No
     assert [h.rank for h in hits] == [1, 2, 3]
     assert hits[0].keyword_score and hits[0].keyword_score > 0
     assert hits[0].best_sentence and hits[0].best_sentence in hits[0].chunk.text
+    # every sentence of every hit is scored, in text order; the best one is the 550 sentence
+    for hit in hits:
+        assert len(hit.sentence_scores) == len(split_sentences(hit.chunk.text))
+    spans = split_sentences(hits[0].chunk.text)
+    best = max(range(len(spans)), key=hits[0].sentence_scores.__getitem__)
+    assert "550 milioni" in hits[0].chunk.text[spans[best][0] : spans[best][1]]
 
 
 def test_k_controls_how_many_passages_come_back(settings: Settings) -> None:
