@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .corpus import read_article
@@ -151,7 +151,9 @@ def add_article(
             target.unlink(missing_ok=True)
             skipped = "; ".join(report.skipped_files) or "no reason given"
             raise CorpusError(f"'{name}' could not be indexed ({skipped}). Check the file and upload it again.")
-    return Added(article=read_article(target), path=target, chunks=chunks[article.id], report=report)
+    return Added(
+        article=replace(article, source_path=str(target)), path=target, chunks=chunks[article.id], report=report
+    )
 
 
 def _inside(path: Path, folders: tuple[Path, ...]) -> bool:

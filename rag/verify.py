@@ -101,12 +101,13 @@ class Verifier:
         source_vectors = self._vectors([s for _, s in flat])
         answer_vectors = self._vectors([sentences[i] for i in keep])
         similarity = answer_vectors @ source_vectors.T
-        source_numbers = [numbers_in(" ".join(group)) for group in per_source]
-
+        sentence_numbers = [numbers_in(text) for _, text in flat]
+        source_numbers: list[set[str]] = [set() for _ in per_source]
+        for (source, _), numbers in zip(flat, sentence_numbers, strict=True):
+            source_numbers[source] |= numbers
         source_terms = [set(analyze(" ".join(group), _LANGUAGES)) for group in per_source]
 
         supports: dict[int, SentenceSupport] = {}
-        sentence_numbers = [numbers_in(text) for _, text in flat]
         for row, i in enumerate(keep):
             needed = numbers_in(sentences[i])
             terms = set(analyze(sentences[i], _LANGUAGES))
