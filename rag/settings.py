@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # an answer sentence is supported by a passage sentence at least this similar (e5, cosine) that
     # also holds every number it states. On the seed eval every correct answer scored >= 0.785.
     min_support: float = 0.78
+    # among the supporting sentences, a bonus of up to this much for sharing the answer's distinctive
+    # words picks the sentence that holds the fact over one that only shares the topic (rag/verify.py)
+    citation_lexical_weight: float = Field(default=0.1, ge=0.0)
 
     # LLM: "local" (packaged Qwen2.5-Coder-1.5B GGUF), "gguf:<path>", "openai:<model>", "ollama:<model>"
     llm: str = "local"

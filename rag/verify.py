@@ -1,17 +1,18 @@
 """Citation verification: every answer sentence is checked against the passages that were in the prompt.
 
-For each answer sentence the verifier finds the source sentence most similar to it (multilingual
-e5, so an English answer matches an Italian passage) among the source sentences that state every
-number it states (or, when none does, among the sources whose text holds them all). That source
-becomes the sentence's citation (the model's own marker is moved or dropped when it disagrees),
-and the source sentence is kept so the reader can see it.
-A sentence with a number no source holds, sharing no word with any source, or too far from every
-source sentence, is unsupported;
-an answer with no supported sentence is an abstention.
+For each answer sentence the verifier finds the source sentence that supports it best among the
+source sentences that state every number it states (or, when none does, among the sources whose text
+holds them all): the most similar one (multilingual e5, so an English answer matches an Italian
+passage), with a bonus for sharing the answer's distinctive words, so the sentence that holds the
+fact wins over one that only shares the topic. That source becomes the sentence's citation (the
+model's own marker is moved or dropped when it disagrees), and the source sentence is kept so the
+reader can see it. A sentence with a number no source holds, sharing no word with any source, or too
+far from every source sentence, is unsupported; an answer with no supported sentence is an abstention.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from dataclasses import dataclass
@@ -66,6 +67,18 @@ def numbers_in(text: str) -> set[str]:
     return {t for t in tokenize(rest) if t[0].isdigit()} | percents
 
 
+def _idf(term_sets: list[set[str]]) -> dict[str, float]:
+    """How distinctive each term is among the prompt's source sentences: rare terms weigh more.
+
+    Example: "ford" in 9 of 10 sentences -> 0.75; "colonia" in 1 of 10 -> 2.4
+    """
+    counts: dict[str, int] = {}
+    for terms in term_sets:
+        for term in terms:
+            counts[term] = counts.get(term, 0) + 1
+    return {term: math.log(1 + len(term_sets) / n) for term, n in counts.items()}
+
+
 def _source_sentences(hit: Hit) -> list[str]:
     text = hit.chunk.text
     return [hit.chunk.header()] + [text[a:b] for a, b in split_sentences(text)]
@@ -74,9 +87,12 @@ def _source_sentences(hit: Hit) -> list[str]:
 class Verifier:
     """Attributes answer sentences to sources. Thread-safe; source sentence vectors are cached."""
 
-    def __init__(self, embeddings: Embeddings, min_similarity: float) -> None:
+    def __init__(self, embeddings: Embeddings, min_similarity: float, lexical_weight: float = 0.1) -> None:
         self.embeddings = embeddings
         self.min_similarity = min_similarity
+        # added to the similarity, scaled by the share of the answer's distinctive words a sentence holds
+        # (on the seed eval, 0.1 moved four answers' citations to the sentence holding the fact, one away)
+        self.lexical_weight = lexical_weight
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
@@ -106,6 +122,8 @@ class Verifier:
         for (source, _), numbers in zip(flat, sentence_numbers, strict=True):
             source_numbers[source] |= numbers
         source_terms = [set(analyze(" ".join(group), _LANGUAGES)) for group in per_source]
+        sentence_terms = [set(analyze(text, _LANGUAGES)) for _, text in flat]
+        idf = _idf(sentence_terms)
 
         supports: dict[int, SentenceSupport] = {}
         for row, i in enumerate(keep):
@@ -123,17 +141,23 @@ class Verifier:
             columns = stating or [
                 col for col, (source, _) in enumerate(flat) if needed <= source_numbers[source] and source in anchored
             ]
-            best: tuple[float, int, str] | None = None
-            for col in columns:
-                score = float(similarity[row, col])
-                if best is None or score > best[0]:
-                    best = (score, flat[col][0], flat[col][1])
-            if best is None:
+            if not columns:
                 supports[i] = SentenceSupport(sentences[i], None, "", 0.0, "number" if anchored else "unanchored")
-            elif best[0] < self.min_similarity:
-                supports[i] = SentenceSupport(sentences[i], None, "", best[0], "weak")
-            else:
-                supports[i] = SentenceSupport(sentences[i], best[1] + 1, best[2], best[0], "ok")
+                continue
+            close = [col for col in columns if similarity[row, col] >= self.min_similarity]
+            if not close:
+                top = max(float(similarity[row, col]) for col in columns)
+                supports[i] = SentenceSupport(sentences[i], None, "", top, "weak")
+                continue
+            weight = sum(idf.get(t, 0.0) for t in terms) or 1.0
+            fits = [
+                float(similarity[row, col])
+                + self.lexical_weight * sum(idf[t] for t in terms & sentence_terms[col]) / weight
+                for col in close
+            ]
+            col = close[fits.index(max(fits))]  # the first of equals, as sources are in rank order
+            source, text = flat[col]
+            supports[i] = SentenceSupport(sentences[i], source + 1, text, float(similarity[row, col]), "ok")
 
         pieces: list[str] = []
         for i in range(len(spans)):

@@ -90,3 +90,14 @@ def test_the_supporting_sentence_is_the_one_stating_the_number() -> None:
     sources = [_hit(1, "Lo stabilimento di Douai apre nel 2025. La conversione è costata 550 milioni di euro.")]
     verified = VERIFIER.verify("Lo stabilimento di Douai apre: la conversione costa 550.", sources)
     assert verified.supports[0].source_sentence == "La conversione è costata 550 milioni di euro."
+
+
+def test_among_equally_similar_sentences_the_one_sharing_the_answers_distinctive_words_is_cited() -> None:
+    sources = [
+        _hit(1, "Renault e Ford annunciano una partnership per due modelli elettrici in Europa."),
+        _hit(2, "L'intesa tra Renault e Ford è stata siglata tra Parigi e Colonia il 9 dicembre."),
+    ]
+    answer = "The Renault–Ford agreement was signed in Paris and Colonia [1]."
+    # every sentence is equally similar: names shared by all passages decide nothing, "Colonia" does
+    assert Verifier(SameVector(), min_similarity=0.78).verify(answer, sources).markers() == [2]
+    assert Verifier(SameVector(), min_similarity=0.78, lexical_weight=0.0).verify(answer, sources).markers() == [1]
