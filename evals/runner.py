@@ -56,6 +56,7 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
         "first_hit_rank": rank,
         "answer": None,
         "raw_answer": None,
+        "second_look": None,
         "abstained": None,
         "correct": None,
         "citations": [],
@@ -72,6 +73,7 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
         {
             "answer": answer.answer,
             "raw_answer": answer.raw_answer,  # the model's own text ("" when it was not asked)
+            "second_look": answer.second_look,
             "abstained": answer.abstained,
             "correct": answer_correct(item, answer.answer, answer.abstained),
             "citations": [{"marker": c.marker, "chunk_id": c.chunk_id, "title": c.title} for c in answer.citations],

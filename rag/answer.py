@@ -1,5 +1,5 @@
 """The chain: (follow-up -> standalone question) -> retrieval -> prompt -> LLM (streamed)
--> language check (one firmer retry) -> verified citations -> Answer.
+-> (a second look when it found nothing) -> language check (one firmer retry) -> verified citations -> Answer.
 
 `stream()` yields the model's text as it is generated and then the finished, verified `Answer`,
 which replaces the draft; `ask()` returns only the `Answer`. The pipeline, not the model, owns
@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -21,7 +22,15 @@ from .errors import EmptyQuestion, RagError
 from .followup import leans_on_history
 from .language import detect_language
 from .llm import LlamaCppChat
-from .prompt import NOT_FOUND, abstain_message, build_prompt, build_rewrite_prompt, select_context
+from .prompt import (
+    NOT_FOUND,
+    BuiltPrompt,
+    abstain_message,
+    build_prompt,
+    build_rewrite_prompt,
+    build_second_look_prompt,
+    select_context,
+)
 from .retrieval import HybridRetriever
 from .settings import Settings
 from .types import Answer, Citation, Hit, Source, Timings
@@ -62,6 +71,24 @@ def says_not_found(text: str) -> bool:
     """
     stripped = text.strip()
     return not stripped or bool(_NOT_FOUND.search(stripped))
+
+
+_MARKER_ONLY = re.compile(r"^\W*not[ _]found\W*(\[\d+\]\W*)*$", re.IGNORECASE)
+
+
+def may_become_not_found(text: str) -> bool:
+    """Could this draft still turn out to be just the not-found marker? Such a draft is not shown.
+
+    Example: "", "NOT_F", "NOT_FOUND [1]" -> True; "Il 9 dicembre" -> False
+    """
+    stripped = text.strip()
+    return NOT_FOUND.startswith(stripped.upper()) or bool(_MARKER_ONLY.match(stripped))
+
+
+@dataclass
+class _Clock:
+    started: float
+    first_token_ms: int = 0
 
 
 def _abstention(
@@ -160,25 +187,37 @@ class Pipeline:
 
         sentences = self.settings.context_sentences
         context = select_context(hits, self.settings.context_k, self.settings.context_tokens, sentences)
-        prompt = build_prompt(standalone, language, context, sentences=sentences)
-        parts: list[str] = []
-        ttft_ms = 0
+
+        def prompt_for(firm_language: bool = False) -> BuiltPrompt:
+            return build_prompt(standalone, language, context, firm_language=firm_language, sentences=sentences)
+
+        make_prompt: Callable[[bool], BuiltPrompt | None] = prompt_for
+        prompt = prompt_for()
+        clock = _Clock(started)
         generate_started = time.perf_counter()
-        for chunk in self.chat_model.stream(prompt.messages):
-            delta = str(chunk.content)
-            if not delta:
-                continue
-            if not parts:
-                ttft_ms = _ms(started)
-            parts.append(delta)
-            yield delta
-        raw = "".join(parts)
+        raw = yield from self._draft(prompt, clock)
+        look = self.settings.second_look_sentences
+        looked_again = False
+        if may_become_not_found(raw) and look:
+            # a long prompt can hide the one sentence that answers: ask again over only the closest ones
+            def second_look(firm_language: bool = False) -> BuiltPrompt | None:
+                return build_second_look_prompt(standalone, language, hits, look, firm_language)
+
+            second = second_look()
+            if second is not None:
+                log.info("no answer found; a second look over the %d closest sentences", look)
+                again = yield from self._draft(second, clock)
+                if not says_not_found(again):
+                    raw, prompt, make_prompt, looked_again = again, second, second_look, True
         if not says_not_found(raw) and detect_language(MARKER.sub("", raw), default=language) != language:
-            log.info("answer not in %s; asking once more, more firmly", language)
-            retry = build_prompt(standalone, language, context, firm_language=True, sentences=sentences)
-            raw = str(self.chat_model.invoke(retry.messages).content)
+            retry = make_prompt(True)
+            if retry is not None:
+                log.info("answer not in %s; asking once more, more firmly", language)
+                raw = str(self.chat_model.invoke(retry.messages).content)
         generate_ms = _ms(generate_started)
-        timings = Timings(retrieve_ms=retrieve_ms, ttft_ms=ttft_ms, generate_ms=generate_ms, total_ms=_ms(started))
+        timings = Timings(
+            retrieve_ms=retrieve_ms, ttft_ms=clock.first_token_ms, generate_ms=generate_ms, total_ms=_ms(started)
+        )
 
         verified = None if says_not_found(raw) else self.verifier.verify(raw, prompt.sources)
         if verified is None or not verified.supported:
@@ -195,7 +234,26 @@ class Pipeline:
             timings=timings,
             raw_answer=raw,
             context_ids=[h.chunk.id for h in prompt.sources],
+            second_look=looked_again,
         )
+
+    def _draft(self, prompt: BuiltPrompt, clock: _Clock) -> Generator[str, None, str]:
+        """Stream the model's answer to `prompt`, holding back a draft that may be only the not-found
+        marker (the reader never sees "NOT_FOUND"); returns the whole text."""
+        parts: list[str] = []
+        shown = 0
+        for chunk in self.chat_model.stream(prompt.messages):
+            delta = str(chunk.content)
+            if not delta:
+                continue
+            parts.append(delta)
+            if shown == 0 and may_become_not_found("".join(parts)):
+                continue
+            if not clock.first_token_ms:
+                clock.first_token_ms = _ms(clock.started)
+            yield "".join(parts[shown:])
+            shown = len(parts)
+        return "".join(parts)
 
     def ask(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Answer:
         for item in self.stream(question, k=k, history=history):

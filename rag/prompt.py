@@ -37,6 +37,20 @@ def estimate_tokens(text: str) -> int:
 GAP = " … "
 
 
+def _joined(hit: Hit, spans: list[tuple[int, int]], chosen: list[int]) -> str:
+    """The chosen sentences of a passage in text order, left-out stretches marked with an ellipsis."""
+    parts: list[str] = []
+    previous = -1
+    for i in sorted(chosen):
+        if parts and i != previous + 1:
+            parts.append(GAP)
+        elif parts:
+            parts.append(" ")
+        parts.append(hit.chunk.text[spans[i][0] : spans[i][1]].strip())
+        previous = i
+    return "".join(parts)
+
+
 def excerpt(hit: Hit, sentences: int) -> str:
     """The passage as the model sees it: its `sentences` sentences closest to the question, in text order.
 
@@ -47,16 +61,36 @@ def excerpt(hit: Hit, sentences: int) -> str:
     if sentences <= 0 or len(hit.sentence_scores) != len(spans) or len(spans) <= sentences:
         return hit.chunk.text
     best = sorted(range(len(spans)), key=lambda i: (-hit.sentence_scores[i], i))[:sentences]
-    parts: list[str] = []
-    previous = -1
-    for i in sorted(best):
-        if parts and i != previous + 1:
-            parts.append(GAP)
-        elif parts:
-            parts.append(" ")
-        parts.append(hit.chunk.text[spans[i][0] : spans[i][1]].strip())
-        previous = i
-    return "".join(parts)
+    return _joined(hit, spans, best)
+
+
+def closest_sentences(hits: list[Hit], count: int) -> list[tuple[Hit, str]]:
+    """The `count` sentences closest to the question across all `hits`, each under its passage.
+
+    Passages stay in rank order, each with its chosen sentences in text order; a sentence repeated
+    by overlapping passages is taken once; passages without per-sentence scores are skipped.
+    Example (count=2; hit 1 scores .9 .1, hit 2 scores .2 .8): [(hit 1, "s1"), (hit 2, "s2")]
+    """
+    candidates: list[tuple[float, int, int, str]] = []
+    for number, hit in enumerate(hits):
+        spans = split_sentences(hit.chunk.text)
+        if len(hit.sentence_scores) != len(spans):
+            continue
+        for i, (start, end) in enumerate(spans):
+            candidates.append((hit.sentence_scores[i], number, i, " ".join(hit.chunk.text[start:end].split())))
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+    chosen: dict[int, list[int]] = {}
+    seen: set[str] = set()
+    for _, number, i, text in candidates:
+        if len(seen) == count:
+            break
+        if text not in seen:
+            seen.add(text)
+            chosen.setdefault(number, []).append(i)
+    return [
+        (hits[number], _joined(hits[number], split_sentences(hits[number].chunk.text), chosen[number]))
+        for number in sorted(chosen)
+    ]
 
 
 def select_context(hits: list[Hit], max_passages: int, token_budget: int, sentences: int = 0) -> list[Hit]:
@@ -78,15 +112,26 @@ class BuiltPrompt:
     sources: list[Hit]  # sources[i] is marker i + 1
 
 
-def format_sources(hits: list[Hit], sentences: int = 0) -> str:
-    blocks = []
-    for number, hit in enumerate(hits, start=1):
-        blocks.append(f"[{number}] {hit.chunk.header()}\n{excerpt(hit, sentences)}")
-    return "\n\n".join(blocks)
+def format_sources(passages: list[tuple[Hit, str]]) -> str:
+    """Numbered sources, each its passage's header and the text the model is shown."""
+    return "\n\n".join(f"[{n}] {hit.chunk.header()}\n{text}" for n, (hit, text) in enumerate(passages, start=1))
 
 
 def _lang(language: str) -> str:
     return language if language in ("it", "en") else "en"
+
+
+def _answering_prompt(
+    question: str, language: str, passages: list[tuple[Hit, str]], firm_language: bool
+) -> BuiltPrompt:
+    lang = _lang(language)
+    user = template(f"user_{lang}.txt").format(sources=format_sources(passages), question=question).strip()
+    if firm_language:
+        user = f"{template(f'retry_{lang}.txt').strip()}\n\n{user}"
+    return BuiltPrompt(
+        messages=[SystemMessage(content=template(f"system_{lang}.txt").strip()), HumanMessage(content=user)],
+        sources=[hit for hit, _ in passages],
+    )
 
 
 def build_prompt(
@@ -94,15 +139,16 @@ def build_prompt(
 ) -> BuiltPrompt:
     """The answering prompt, passages cut to `sentences` sentences each (0: whole);
     `firm_language` adds a reminder of the answer language (the retry)."""
-    lang = _lang(language)
-    sources = format_sources(hits, sentences)
-    user = template(f"user_{lang}.txt").format(sources=sources, question=question).strip()
-    if firm_language:
-        user = f"{template(f'retry_{lang}.txt').strip()}\n\n{user}"
-    return BuiltPrompt(
-        messages=[SystemMessage(content=template(f"system_{lang}.txt").strip()), HumanMessage(content=user)],
-        sources=hits,
-    )
+    return _answering_prompt(question, language, [(h, excerpt(h, sentences)) for h in hits], firm_language)
+
+
+def build_second_look_prompt(
+    question: str, language: str, hits: list[Hit], sentences: int, firm_language: bool = False
+) -> BuiltPrompt | None:
+    """The same question over only the `sentences` sentences closest to it among all `hits`:
+    a short prompt for when the model found nothing in the long one. None without sentence scores."""
+    passages = closest_sentences(hits, sentences)
+    return _answering_prompt(question, language, passages, firm_language) if passages else None
 
 
 HISTORY_TURNS = 2  # previous exchanges shown to the rewriter

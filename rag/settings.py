@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # each cut to its sentences closest to the question (0: whole passages). On the eval set, 3 sentences
     # from each of 3 passages hold the evidence as often as 3 whole passages, in three quarters the tokens
     context_sentences: NonNegativeInt = 3
+    # when the model finds no answer in those passages, it is asked once more over only this many
+    # sentences closest to the question, from all k retrieved passages (0: no second look)
+    second_look_sentences: NonNegativeInt = 4
     # a passage's score: its best sentence's similarity + chunk_weight x the whole chunk's similarity,
     # centred per article language (cross-lingual scores run lower than same-language ones),
     # + article_weight x the best such score in its article, + keyword_weight x BM25 (scaled to 0..1)

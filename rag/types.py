@@ -123,6 +123,7 @@ class Answer:
     raw_answer: str = ""  # the model's text before citation clean-up
     context_ids: list[str] = field(default_factory=list)  # chunk ids in the prompt, in marker order
     standalone_question: str = ""  # a follow-up as rewritten for retrieval ("" when asked as is)
+    second_look: bool = False  # answered from the closest sentences after the full prompt found nothing
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (`rag ask --json`)."""

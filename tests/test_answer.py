@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import BaseMessage
 
-from rag.answer import Pipeline, says_not_found
+from rag.answer import Pipeline, may_become_not_found, says_not_found
 from rag.citations import marker_numbers
 from rag.errors import EmptyQuestion
 from rag.ingest import ingest
@@ -104,11 +104,11 @@ def test_stream_yields_text_then_the_answer(settings: Settings) -> None:
 def test_prompt_respects_passage_count_and_token_budget(settings: Settings) -> None:
     chat = scripted("NOT_FOUND")
     _pipeline(settings, chat, context_k=2, k=5).ask("Ford Renault Ampere")
-    prompt = str(chat.prompts[-1][-1].content)
+    prompt = str(chat.prompts[0][-1].content)
     assert "[1] " in prompt and "[2] " in prompt and "[3] " not in prompt  # exactly two passages
     chat2 = scripted("NOT_FOUND")
     answer = _pipeline(settings, chat2, context_k=4, context_tokens=10).ask("Ford Renault Ampere")
-    assert "[2]" not in str(chat2.prompts[-1][-1].content)  # budget allows only the first passage
+    assert "[2]" not in str(chat2.prompts[0][-1].content)  # budget allows only the first passage
     assert len(answer.sources) == 5  # retrieval still returns k
 
 
@@ -225,3 +225,43 @@ def test_answer_in_the_wrong_language_is_asked_again_firmly(settings: Settings) 
     # (the fake embedder cannot match English to Italian, so only the retried text is checked here;
     # tests/test_cli_real.py checks cross-lingual support with e5 and the real model)
     assert answer.raw_answer == "The new Ford models reach European dealers from early 2028."
+
+
+def test_a_draft_that_may_be_only_the_not_found_marker_is_held_back() -> None:
+    assert all(may_become_not_found(t) for t in ("", " NOT", "NOT_F", "NOT_FOUND", "NOT_FOUND [1]", "not found."))
+    assert not any(may_become_not_found(t) for t in ("Il 9 dicembre", "Non", "NOT_FOUND perché", "Nissan"))
+
+
+def test_when_the_model_finds_nothing_it_gets_a_second_look_over_the_closest_sentences(settings: Settings) -> None:
+    calls: list[int] = []
+
+    def model(messages: list[BaseMessage]) -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            return "NOT_FOUND"
+        return f"Arriveranno dall'inizio del 2028 [{_source_holding(messages, 'inizio del 2028')}]."
+
+    chat = scripted(model)
+    pipeline = _pipeline(settings, chat, second_look_sentences=2)
+    items = list(pipeline.stream("Quando arriveranno i nuovi modelli elettrici Ford nei concessionari?"))
+    answer = items[-1]
+    assert isinstance(answer, Answer) and not answer.abstained and answer.second_look
+    first, second = (str(p[-1].content) for p in chat.prompts)
+    assert len(second) < len(first)  # two sentences instead of whole passages
+    assert "inizio del 2028" in second
+    # the reader never sees the marker, only the second answer as it streams
+    assert "".join(i for i in items[:-1] if isinstance(i, str)) == answer.raw_answer
+    assert "NOT_FOUND" not in answer.raw_answer and "2028" in answer.answer
+    # its markers point into the second prompt, whose passages are the answer's context
+    assert len(answer.context_ids) == second.count("\n\n[") + 1 <= 2
+    assert all(1 <= n <= len(answer.context_ids) for n in marker_numbers(answer.raw_answer))
+    assert answer.citations and all("2028" in (c.sentence or "") for c in answer.citations)
+
+
+def test_no_second_look_when_it_is_off_and_an_abstention_when_both_find_nothing(settings: Settings) -> None:
+    off = scripted("NOT_FOUND")
+    assert _pipeline(settings, off, second_look_sentences=0).ask("Quando arriveranno i modelli Ford?").abstained
+    assert len(off.prompts) == 1
+    twice = scripted("NOT_FOUND")
+    answer = _pipeline(settings, twice, second_look_sentences=3).ask("Quando arriveranno i modelli Ford?")
+    assert answer.abstained and not answer.second_look and len(twice.prompts) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.prompt import GAP, build_prompt, excerpt, select_context
+from rag.prompt import GAP, build_prompt, build_second_look_prompt, closest_sentences, excerpt, select_context
 from rag.types import Chunk, Hit
 
 TEXT = "Prima frase sul tempo. Lo stabilimento è costato 550 milioni. Terza frase inutile. Aprirà nel 2028."
@@ -32,3 +32,19 @@ def test_shorter_excerpts_let_more_passages_into_the_budget() -> None:
     prompt = build_prompt("Domanda?", "it", hits, sentences=3)
     assert "Frase numero 29" in str(prompt.messages[-1].content)
     assert "Frase numero 5 " not in str(prompt.messages[-1].content)
+
+
+def test_the_closest_sentences_come_from_any_passage_in_rank_order_each_once() -> None:
+    first = _hit((0.1, 0.9, 0.2, 0.3), rank=1)
+    other = "Ford arriverà nel 2028. Lo stabilimento è costato 550 milioni. Frase lontana."
+    second = _hit((0.95, 0.9, 0.0), other, rank=2)  # repeats a sentence of the first passage
+    chosen = closest_sentences([first, second], 3)
+    # 0.95 (passage 2), 0.9 (passage 1; passage 2's copy is skipped), then 0.3 (passage 1)
+    assert chosen == [
+        (first, f"Lo stabilimento è costato 550 milioni.{GAP}Aprirà nel 2028."),
+        (second, "Ford arriverà nel 2028."),
+    ]
+    assert closest_sentences([_hit(())], 3) == []  # no per-sentence scores: nothing to choose from
+    prompt = build_second_look_prompt("Quanto è costato?", "it", [first, second], 3)
+    assert prompt is not None and prompt.sources == [first, second]
+    assert "Prima frase" not in str(prompt.messages[-1].content)
