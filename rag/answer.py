@@ -118,19 +118,20 @@ def _citations(verified: Verified, sources: list[Hit]) -> list[Citation]:
     """One citation per cited source, with the source sentence that supports the first claim citing it."""
     citations: dict[int, Citation] = {}
     for support in verified.supports:
-        if support.source is None or support.source in citations:
-            continue
-        chunk = sources[support.source - 1].chunk
-        citations[support.source] = Citation(
-            marker=support.source,
-            article_id=chunk.article_id,
-            title=chunk.title,
-            date=chunk.date,
-            publication=chunk.publication,
-            chunk_id=chunk.id,
-            text=chunk.text,
-            sentence=support.source_sentence,
-        )
+        for number, sentence in support.cited():
+            if number in citations:
+                continue
+            chunk = sources[number - 1].chunk
+            citations[number] = Citation(
+                marker=number,
+                article_id=chunk.article_id,
+                title=chunk.title,
+                date=chunk.date,
+                publication=chunk.publication,
+                chunk_id=chunk.id,
+                text=chunk.text,
+                sentence=sentence,
+            )
     return list(citations.values())
 
 

@@ -38,6 +38,12 @@ class SentenceSupport:
     # "ok" | "number" (a number no source holds) | "unanchored" (no word in common with any source)
     # | "weak" (too far from every source sentence)
     reason: str
+    # further (source, sentence) pairs when the sentence joins numbers stated by different sources
+    more: tuple[tuple[int, str], ...] = ()
+
+    def cited(self) -> list[tuple[int, str]]:
+        """Every (source number, supporting sentence) of this sentence, the best supporting first."""
+        return ([(self.source, self.source_sentence)] if self.source is not None else []) + list(self.more)
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class Verified:
         return any(s.source is not None for s in self.supports)
 
     def markers(self) -> list[int]:
-        return list(dict.fromkeys(s.source for s in self.supports if s.source is not None))
+        return list(dict.fromkeys(source for s in self.supports for source, _ in s.cited()))
 
 
 _PERCENT = re.compile(r"(\d[\d.,]*)\s*(?:%|per\s*cento\b|percento\b|percent\b|per\s*cent\b)", re.IGNORECASE)
@@ -125,6 +131,17 @@ class Verifier:
         sentence_terms = [set(analyze(text, _LANGUAGES)) for _, text in flat]
         idf = _idf(sentence_terms)
 
+        def best(candidates: list[int], row: int, terms: set[str]) -> int | None:
+            """The candidate column similar enough that fits best: similarity plus shared distinctive words."""
+            close = [col for col in candidates if similarity[row, col] >= self.min_similarity]
+            weight = sum(idf.get(t, 0.0) for t in terms) or 1.0
+            fits = [
+                float(similarity[row, col])
+                + self.lexical_weight * sum(idf[t] for t in terms & sentence_terms[col]) / weight
+                for col in close
+            ]
+            return close[fits.index(max(fits))] if close else None  # the first of equals: rank order
+
         supports: dict[int, SentenceSupport] = {}
         for row, i in enumerate(keep):
             needed = numbers_in(sentences[i])
@@ -141,21 +158,34 @@ class Verifier:
             columns = stating or [
                 col for col, (source, _) in enumerate(flat) if needed <= source_numbers[source] and source in anchored
             ]
+            if not columns and len(needed) > 1:
+                # "started in 2023, and the Ford cars arrive in 2028": each number from the sentence stating it
+                parts = [
+                    best(
+                        [c for c in range(len(flat)) if n in sentence_numbers[c] and flat[c][0] in anchored], row, terms
+                    )
+                    for n in sorted(needed)
+                ]
+                if all(col is not None for col in parts):
+                    cover = sorted({col for col in parts if col is not None}, key=lambda c: -similarity[row, c])
+                    first = cover[0]
+                    others: dict[int, str] = {}
+                    for c in cover[1:]:
+                        if flat[c][0] != flat[first][0]:
+                            others.setdefault(flat[c][0] + 1, flat[c][1])
+                    more = tuple(others.items())
+                    supports[i] = SentenceSupport(
+                        sentences[i], flat[first][0] + 1, flat[first][1], float(similarity[row, first]), "ok", more
+                    )
+                    continue
             if not columns:
                 supports[i] = SentenceSupport(sentences[i], None, "", 0.0, "number" if anchored else "unanchored")
                 continue
-            close = [col for col in columns if similarity[row, col] >= self.min_similarity]
-            if not close:
+            col = best(columns, row, terms)
+            if col is None:
                 top = max(float(similarity[row, col]) for col in columns)
                 supports[i] = SentenceSupport(sentences[i], None, "", top, "weak")
                 continue
-            weight = sum(idf.get(t, 0.0) for t in terms) or 1.0
-            fits = [
-                float(similarity[row, col])
-                + self.lexical_weight * sum(idf[t] for t in terms & sentence_terms[col]) / weight
-                for col in close
-            ]
-            col = close[fits.index(max(fits))]  # the first of equals, as sources are in rank order
             source, text = flat[col]
             supports[i] = SentenceSupport(sentences[i], source + 1, text, float(similarity[row, col]), "ok")
 
@@ -168,5 +198,6 @@ class Verifier:
             punct = ""
             if body and body[-1] in ".!?":
                 body, punct = body[:-1].rstrip(), body[-1]
-            pieces.append(f"{body} [{support.source}]{punct}" if support.source else f"{body}{punct}")
+            markers = "".join(f"[{source}]" for source in dict.fromkeys(source for source, _ in support.cited()))
+            pieces.append(f"{body} {markers}{punct}" if markers else f"{body}{punct}")
         return Verified(text=" ".join(pieces), supports=[supports[i] for i in keep])

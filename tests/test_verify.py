@@ -101,3 +101,19 @@ def test_among_equally_similar_sentences_the_one_sharing_the_answers_distinctive
     # every sentence is equally similar: names shared by all passages decide nothing, "Colonia" does
     assert Verifier(SameVector(), min_similarity=0.78).verify(answer, sources).markers() == [2]
     assert Verifier(SameVector(), min_similarity=0.78, lexical_weight=0.0).verify(answer, sources).markers() == [1]
+
+
+def test_a_sentence_joining_numbers_from_two_passages_cites_both_with_their_sentences() -> None:
+    sources = [
+        _hit(1, "Douai produce solo auto elettriche dal maggio 2023. Vi si fanno sei modelli."),
+        _hit(2, "Le nuove Ford elettriche arriveranno nei concessionari dall'inizio del 2028."),
+    ]
+    joined = "Douai produce auto elettriche dal 2023, mentre le nuove Ford arriveranno nei concessionari nel 2028 [1]."
+    verified = VERIFIER.verify(joined, sources)
+    assert verified.supported and sorted(verified.markers()) == [1, 2]
+    assert verified.text.endswith("[1][2].") or verified.text.endswith("[2][1].")
+    cited = dict(verified.supports[0].cited())
+    assert "2023" in cited[1] and "2028" in cited[2]
+    # a number that neither passage states still sinks the sentence
+    wrong = VERIFIER.verify("Douai produce auto elettriche dal 2023, e le Ford arriveranno nel 2029.", sources)
+    assert not wrong.supported and wrong.supports[0].reason == "number"
