@@ -1,5 +1,6 @@
-"""The chain: (follow-up -> standalone question) -> retrieval -> prompt -> LLM (streamed)
--> (a second look when it found nothing) -> language check (one firmer retry) -> verified citations -> Answer.
+"""The chain: (a message trying to change the task is refused) -> (follow-up -> standalone question)
+-> retrieval -> prompt -> LLM (streamed) -> (a second look when it found nothing)
+-> language check (one firmer retry) -> verified citations -> Answer.
 
 `stream()` yields the model's text as it is generated and then the finished, verified `Answer`,
 which replaces the draft; `ask()` returns only the `Answer`. The pipeline, not the model, owns
@@ -12,7 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -20,6 +21,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from .citations import MARKER
 from .errors import EmptyQuestion, RagError
 from .followup import leans_on_history
+from .guard import tries_to_instruct
 from .language import detect_language
 from .llm import LlamaCppChat
 from .prompt import (
@@ -29,6 +31,7 @@ from .prompt import (
     build_prompt,
     build_rewrite_prompt,
     build_second_look_prompt,
+    refuse_message,
     select_context,
 )
 from .retrieval import HybridRetriever
@@ -176,6 +179,11 @@ class Pipeline:
         if len(question) > MAX_QUESTION_CHARS:
             raise RagError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
         language = detect_language(question)
+        if tries_to_instruct(question):
+            log.info("refused a message that tries to change the task")
+            refusal = _abstention(question, language, [], Timings(total_ms=_ms(started)))
+            yield replace(refusal, answer=refuse_message(language))
+            return
         standalone = self.standalone_question(question, language, history)
         hits = self.retriever.search(standalone, k=k or self.settings.k)
         retrieve_ms = _ms(started)

@@ -25,9 +25,19 @@ def template(name: str) -> str:
     return resources.files("rag").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
-def abstain_message(language: str) -> str:
-    lines = dict(line.split(": ", 1) for line in template("abstain.txt").strip().splitlines())
+def _message(name: str, language: str) -> str:
+    lines = dict(line.split(": ", 1) for line in template(name).strip().splitlines())
     return lines.get(language, lines["en"])
+
+
+def abstain_message(language: str) -> str:
+    """ "The articles don't say", in the question's language."""
+    return _message("abstain.txt", language)
+
+
+def refuse_message(language: str) -> str:
+    """The reply to a message that tries to change the system's task (rag/guard.py)."""
+    return _message("refuse.txt", language)
 
 
 def estimate_tokens(text: str) -> int:

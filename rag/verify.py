@@ -7,7 +7,8 @@ passage), with a bonus for sharing the answer's distinctive words, so the senten
 fact wins over one that only shares the topic. That source becomes the sentence's citation (the
 model's own marker is moved or dropped when it disagrees), and the source sentence is kept so the
 reader can see it. A sentence with a number no source holds, sharing no word with any source, or too
-far from every source sentence, is unsupported; an answer with no supported sentence is an abstention.
+far from every source sentence, is unsupported; an answer with no supported sentence, or with fewer
+supported sentences than unsupported ones, is an abstention.
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ class Verified:
 
     @property
     def supported(self) -> bool:
-        return any(s.source is not None for s in self.supports)
+        """Some sentence is supported, and at least half of them are: a ramble with a sentence that
+        happens to resemble a passage is not an answer."""
+        backed = sum(s.source is not None for s in self.supports)
+        return backed > 0 and 2 * backed >= len(self.supports)
 
     def markers(self) -> list[int]:
         return list(dict.fromkeys(source for s in self.supports for source, _ in s.cited()))

@@ -117,3 +117,11 @@ def test_a_sentence_joining_numbers_from_two_passages_cites_both_with_their_sent
     # a number that neither passage states still sinks the sentence
     wrong = VERIFIER.verify("Douai produce auto elettriche dal 2023, e le Ford arriveranno nel 2029.", sources)
     assert not wrong.supported and wrong.supports[0].reason == "number"
+
+
+def test_an_answer_mostly_unsupported_is_not_supported_even_with_one_sentence_that_is() -> None:
+    one_of_two = VERIFIER.verify("Il consiglio dell'Alleanza si è riunito a Douai. Le zebre volano alte.", SOURCES)
+    assert one_of_two.supported  # half is enough: a correct answer with an aside still stands
+    ramble = "Il consiglio dell'Alleanza si è riunito a Douai. Le zebre volano. Tu mi aiuti. Il mare è blu."
+    verified = VERIFIER.verify(ramble, SOURCES)
+    assert verified.markers() == [1] and not verified.supported
