@@ -133,6 +133,7 @@ class Answer:
             "answer": self.answer,
             "abstained": self.abstained,
             "standalone_question": self.standalone_question,
+            "second_look": self.second_look,
             "citations": [asdict(c) for c in self.citations],
             "sources": [asdict(s) for s in self.sources],
             "timings": asdict(self.timings),

@@ -131,6 +131,7 @@ def test_answer_json_shape(settings: Settings) -> None:
         "answer",
         "abstained",
         "standalone_question",
+        "second_look",
         "citations",
         "sources",
         "timings",
