@@ -41,8 +41,9 @@ STOPWORDS = {
 }
 
 
-def _fold(token: str) -> str:
-    return strip_accents(token.casefold().replace("’", "'"))
+def fold(text: str) -> str:
+    """Case-, accent- and apostrophe-folded: "Perché L’Ampere" -> "perche l'ampere"."""
+    return strip_accents(text.casefold().replace("’", "'"))
 
 
 @lru_cache(maxsize=4)
@@ -60,7 +61,7 @@ def tokenize(text: str) -> list[str]:
                 raw = re.sub(r"[.,]", "", raw)
             tokens.append(raw.replace(",", "."))
         else:
-            tokens.append(_fold(raw))
+            tokens.append(fold(raw))
     return tokens
 
 

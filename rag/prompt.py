@@ -82,8 +82,9 @@ def closest_sentences(hits: list[Hit], count: int) -> list[tuple[Hit, str]]:
     Example (count=2; hit 1 scores .9 .1, hit 2 scores .2 .8): [(hit 1, "s1"), (hit 2, "s2")]
     """
     candidates: list[tuple[float, int, int, str]] = []
+    spans_of: dict[int, list[tuple[int, int]]] = {}
     for number, hit in enumerate(hits):
-        spans = split_sentences(hit.chunk.text)
+        spans = spans_of[number] = split_sentences(hit.chunk.text)
         if len(hit.sentence_scores) != len(spans):
             continue
         for i, (start, end) in enumerate(spans):
@@ -97,10 +98,7 @@ def closest_sentences(hits: list[Hit], count: int) -> list[tuple[Hit, str]]:
         if text not in seen:
             seen.add(text)
             chosen.setdefault(number, []).append(i)
-    return [
-        (hits[number], _joined(hits[number], split_sentences(hits[number].chunk.text), chosen[number]))
-        for number in sorted(chosen)
-    ]
+    return [(hits[number], _joined(hits[number], spans_of[number], chosen[number])) for number in sorted(chosen)]
 
 
 def select_context(hits: list[Hit], max_passages: int, token_budget: int, sentences: int = 0) -> list[Hit]:

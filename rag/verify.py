@@ -131,8 +131,10 @@ class Verifier:
         source_numbers: list[set[str]] = [set() for _ in per_source]
         for (source, _), numbers in zip(flat, sentence_numbers, strict=True):
             source_numbers[source] |= numbers
-        source_terms = [set(analyze(" ".join(group), _LANGUAGES)) for group in per_source]
         sentence_terms = [set(analyze(text, _LANGUAGES)) for _, text in flat]
+        source_terms: list[set[str]] = [set() for _ in per_source]
+        for (source, _), terms in zip(flat, sentence_terms, strict=True):
+            source_terms[source] |= terms
         idf = _idf(sentence_terms)
 
         def best(candidates: list[int], row: int, terms: set[str]) -> int | None:
