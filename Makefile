@@ -6,17 +6,24 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CACHE_DIR ?= $(or $(RAG_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/newsrag)
 # llama.cpp is compiled here from source for this CPU (-march=native: AVX-512 where there is one,
-# about 1.5x the prompt speed of a generic AVX2 build). pip's own wheel cache would hand the wheel
-# to any CPU, so it is kept in the user cache under a key of the CPU's feature flags instead.
+# about 1.5x the prompt speed of a generic AVX2 build), but never with AMX: llama.cpp's AMX path
+# repacks the Q4_K weights into AMX tiles and crashes on the first token (Intel Xeon 4th gen and
+# later). -mno-amx-* keeps AVX-512 and the CPU repack of Q4_K. pip's own wheel cache would hand a
+# wheel to any CPU, so the wheel is kept in the user cache under a key of everything that shapes it:
+# the version, the CMake and compiler flags, the compiler, and the CPU's feature flags.
 LLAMA_VERSION := $(shell sed -n 's/^llama_cpp_python==//p' constraints.txt)
-CPU_KEY := $(shell (grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null || uname -m) | cksum | cut -d' ' -f1)
 LLAMA_CMAKE := -DGGML_NATIVE=ON
-LLAMA_WHEELS := $(CACHE_DIR)/wheels/llama-cpp-python-$(LLAMA_VERSION)-cpu$(CPU_KEY)
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CFLAGS := $(shell echo | $${CC:-cc} $(NO_AMX) -x c -c -o /dev/null - 2>/dev/null && echo "$(NO_AMX)")
+LLAMA_BUILD := llama-cpp-python==$(LLAMA_VERSION) CMAKE_ARGS=$(LLAMA_CMAKE) CFLAGS=$(LLAMA_CFLAGS)
+BUILD_KEY := $(shell { echo '$(LLAMA_BUILD)'; $${CC:-cc} --version 2>/dev/null | head -1; \
+	grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null || uname -m; } | sha256sum | cut -c1-16)
+LLAMA_WHEELS := $(CACHE_DIR)/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(BUILD_KEY)
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser run test eval eval-distractors eval-small ingest doctor lint clean-index
+.PHONY: setup browser run test eval eval-distractors eval-small bench ingest doctor lint clean-index
 
 setup: $(STAMP)
 	@$(BIN)/rag model
@@ -27,9 +34,11 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	ls $(LLAMA_WHEELS)/*.whl >/dev/null 2>&1 || CMAKE_ARGS="$(LLAMA_CMAKE)" \
-		$(BIN)/python -m pip wheel --no-deps --no-cache-dir llama-cpp-python==$(LLAMA_VERSION) -w $(LLAMA_WHEELS)
+	ls $(LLAMA_WHEELS)/*.whl >/dev/null 2>&1 || CMAKE_ARGS="$(LLAMA_CMAKE)" CFLAGS="$(LLAMA_CFLAGS)" \
+		CXXFLAGS="$(LLAMA_CFLAGS)" $(BIN)/python -m pip wheel --no-deps --no-cache-dir \
+		llama-cpp-python==$(LLAMA_VERSION) -w $(LLAMA_WHEELS)
 	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall $(LLAMA_WHEELS)/*.whl
+	echo '$(LLAMA_BUILD) key=$(BUILD_KEY)' > $(VENV)/llama-build.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
@@ -60,6 +69,10 @@ eval-small: setup
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[small-model]'
 	RAG_LLM=local-0.5b $(BIN)/rag model
 	RAG_LLM=local-0.5b $(BIN)/rag eval --pipeline ours --out evals/results/small
+
+# where an answer's time goes, ours beside the baseline, and this CPU's floor (about 15 minutes)
+bench: setup
+	$(BIN)/rag bench --out evals/results
 
 doctor: setup
 	$(BIN)/rag doctor

@@ -5,7 +5,6 @@ The runner only orchestrates; every number comes from evals.scoring.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -21,6 +20,7 @@ from rag.types import Answer, Chunk
 
 from .report import write_markdown, write_png
 from .scoring import EvalItem, answer_correct, first_hit_rank, holds_evidence, load_items, markers_valid, report_block
+from .splits import split_of
 
 DEFAULT_QUESTIONS = Path("evals/questions.jsonl")
 RECALL_DEPTH = 5
@@ -32,11 +32,6 @@ class EvalOptions:
     out: Path = Path("evals/runs/latest")
     pipelines: tuple[str, ...] = ("ours",)
     retrieval_only: bool = False
-
-
-def split_of(item_id: str) -> str:
-    """A fixed development/held-out split: about a third of the items tune, the rest report."""
-    return "dev" if int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 3 == 0 else "test"
 
 
 def evidence_text(chunk: Chunk) -> str:

@@ -9,11 +9,12 @@ citations and abstention: an answer no retrieved passage supports is an abstenti
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -89,9 +90,44 @@ def may_become_not_found(text: str) -> bool:
 
 
 @dataclass
-class _Clock:
+class _Trace:
+    """Where the time of one answer goes: its named steps, the first token shown, the model's counters."""
+
     started: float
     first_token_ms: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
+    llm: list[dict[str, float]] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = self.stages.get(name, 0.0) + (time.perf_counter() - began) * 1000
+
+    def record(self, message: Any) -> None:
+        """Keep a model call's figures (sent by our llama.cpp backend in `response_metadata`)."""
+        stats = (getattr(message, "response_metadata", None) or {}).get("llm_stats")
+        if stats:
+            self.llm.append(stats)
+
+    def timings(self, **known: int) -> Timings:
+        def total(key: str) -> int:
+            return int(sum(call.get(key, 0) for call in self.llm))
+
+        return Timings(
+            ttft_ms=self.first_token_ms,
+            total_ms=_ms(self.started),
+            llm_calls=len(self.llm),
+            prompt_tokens=total("prompt_tokens"),
+            prefill_tokens=total("prefill_tokens"),
+            completion_tokens=total("completion_tokens"),
+            prefill_ms=total("prefill_ms"),
+            decode_ms=total("decode_ms"),
+            stages={name: int(ms) for name, ms in self.stages.items()},
+            **known,
+        )
 
 
 def _abstention(
@@ -149,7 +185,9 @@ class Pipeline:
         self.chat_model = chat_model
         self.verifier = verifier
 
-    def standalone_question(self, question: str, language: str, history: Sequence[tuple[str, str]]) -> str:
+    def standalone_question(
+        self, question: str, language: str, history: Sequence[tuple[str, str]], trace: _Trace | None = None
+    ) -> str:
         """The latest message rewritten to stand alone, using the conversation so far.
 
         Unchanged without history, or when the message does not lean on it (rag/followup.py).
@@ -158,7 +196,10 @@ class Pipeline:
             return question
         messages = build_rewrite_prompt(question, language, list(history))
         limit: dict[str, Any] = {"max_tokens": REWRITE_MAX_TOKENS} if isinstance(self.chat_model, LlamaCppChat) else {}
-        text = str(self.chat_model.invoke(messages, **limit).content)
+        reply = self.chat_model.invoke(messages, **limit)
+        if trace is not None:
+            trace.record(reply)
+        text = str(reply.content)
         rewritten = " ".join(text.strip().strip('"«»').split())
         rewritten = re.sub(r"^(domanda|question)\s*:\s*", "", rewritten, flags=re.IGNORECASE)
         if not rewritten or len(rewritten) > 4 * len(question) + 200 or says_not_found(rewritten):
@@ -172,39 +213,43 @@ class Pipeline:
 
         `history` holds the earlier (question, answer) pairs of the conversation, oldest first.
         """
-        started = time.perf_counter()
+        trace = _Trace(time.perf_counter())
         question = " ".join((question or "").split())
         if not question:
             raise EmptyQuestion()
         if len(question) > MAX_QUESTION_CHARS:
             raise RagError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
-        language = detect_language(question)
-        if tries_to_instruct(question):
+        with trace.step("guard"):
+            language = detect_language(question)
+            refused = tries_to_instruct(question)
+        if refused:
             log.info("refused a message that tries to change the task")
-            refusal = _abstention(question, language, [], Timings(total_ms=_ms(started)))
+            refusal = _abstention(question, language, [], trace.timings())
             yield replace(refusal, answer=refuse_message(language))
             return
-        standalone = self.standalone_question(question, language, history)
-        hits = self.retriever.search(standalone, k=k or self.settings.k)
-        retrieve_ms = _ms(started)
+        with trace.step("rewrite"):
+            standalone = self.standalone_question(question, language, history, trace)
+        with trace.step("retrieve"):
+            hits = self.retriever.search(standalone, k=k or self.settings.k)
+        retrieve_ms = int(trace.stages["retrieve"])
         top_dense = max((h.dense_score or 0.0 for h in hits), default=0.0)
         rewritten = standalone if standalone != question else ""
         if not hits or top_dense < self.settings.min_dense_score:
-            timings = Timings(retrieve_ms=retrieve_ms, total_ms=_ms(started))
-            yield _abstention(question, language, hits, timings, standalone=rewritten)
+            yield _abstention(question, language, hits, trace.timings(retrieve_ms=retrieve_ms), standalone=rewritten)
             return
 
         sentences = self.settings.context_sentences
-        context = select_context(hits, self.settings.context_k, self.settings.context_tokens, sentences)
+        with trace.step("prompt"):
+            context = select_context(hits, self.settings.context_k, self.settings.context_tokens, sentences)
 
-        def prompt_for(firm_language: bool = False) -> BuiltPrompt:
-            return build_prompt(standalone, language, context, firm_language=firm_language, sentences=sentences)
+            def prompt_for(firm_language: bool = False) -> BuiltPrompt:
+                return build_prompt(standalone, language, context, firm_language=firm_language, sentences=sentences)
 
-        make_prompt: Callable[[bool], BuiltPrompt | None] = prompt_for
-        prompt = prompt_for()
-        clock = _Clock(started)
+            make_prompt: Callable[[bool], BuiltPrompt | None] = prompt_for
+            prompt = prompt_for()
         generate_started = time.perf_counter()
-        raw = yield from self._draft(prompt, clock)
+        with trace.step("generate"):
+            raw = yield from self._draft(prompt, trace)
         look = self.settings.second_look_sentences
         looked_again = False
         if may_become_not_found(raw) and look:
@@ -212,23 +257,26 @@ class Pipeline:
             def second_look(firm_language: bool = False) -> BuiltPrompt | None:
                 return build_second_look_prompt(standalone, language, hits, look, firm_language)
 
-            second = second_look()
-            if second is not None:
-                log.info("no answer found; a second look over the %d closest sentences", look)
-                again = yield from self._draft(second, clock)
-                if not says_not_found(again):
-                    raw, prompt, make_prompt, looked_again = again, second, second_look, True
+            with trace.step("second_look"):
+                second = second_look()
+                if second is not None:
+                    log.info("no answer found; a second look over the %d closest sentences", look)
+                    again = yield from self._draft(second, trace)
+                    if not says_not_found(again):
+                        raw, prompt, make_prompt, looked_again = again, second, second_look, True
         if not says_not_found(raw) and detect_language(MARKER.sub("", raw), default=language) != language:
             retry = make_prompt(True)
             if retry is not None:
                 log.info("answer not in %s; asking once more, more firmly", language)
-                raw = str(self.chat_model.invoke(retry.messages).content)
+                with trace.step("language_retry"):
+                    reply = self.chat_model.invoke(retry.messages)
+                    trace.record(reply)
+                    raw = str(reply.content)
         generate_ms = _ms(generate_started)
-        timings = Timings(
-            retrieve_ms=retrieve_ms, ttft_ms=clock.first_token_ms, generate_ms=generate_ms, total_ms=_ms(started)
-        )
 
-        verified = None if says_not_found(raw) else self.verifier.verify(raw, prompt.sources)
+        with trace.step("verify"):
+            verified = None if says_not_found(raw) else self.verifier.verify(raw, prompt.sources)
+        timings = trace.timings(retrieve_ms=retrieve_ms, generate_ms=generate_ms)
         if verified is None or not verified.supported:
             yield _abstention(question, language, hits, timings, raw, prompt.sources, rewritten)
             return
@@ -246,20 +294,21 @@ class Pipeline:
             second_look=looked_again,
         )
 
-    def _draft(self, prompt: BuiltPrompt, clock: _Clock) -> Generator[str, None, str]:
+    def _draft(self, prompt: BuiltPrompt, trace: _Trace) -> Generator[str, None, str]:
         """Stream the model's answer to `prompt`, holding back a draft that may be only the not-found
         marker (the reader never sees "NOT_FOUND"); returns the whole text."""
         parts: list[str] = []
         shown = 0
         for chunk in self.chat_model.stream(prompt.messages):
+            trace.record(chunk)
             delta = str(chunk.content)
             if not delta:
                 continue
             parts.append(delta)
             if shown == 0 and may_become_not_found("".join(parts)):
                 continue
-            if not clock.first_token_ms:
-                clock.first_token_ms = _ms(clock.started)
+            if not trace.first_token_ms:
+                trace.first_token_ms = _ms(trace.started)
             yield "".join(parts[shown:])
             shown = len(parts)
         return "".join(parts)

@@ -3,6 +3,7 @@
 The sentence splitter is rule-based (no downloads): a boundary is terminal punctuation,
 optional closing quotes, whitespace, then a capital, digit or opening quote; known
 abbreviations, initials, numbers ("1.500", "3.5") and text inside «…»/“…” never split.
+Each candidate boundary reads only the words beside it, so splitting is linear in the text's length.
 """
 
 from __future__ import annotations
@@ -33,19 +34,36 @@ _OPENERS = frozenset(
 _CLOSERS = "\"'”’»)]"
 _OPENING = "\"'“‘«(["
 _TERMINAL = re.compile(r"[.!?…]+")
-_WORD_BEFORE = re.compile(r"([\w.'’-]+)$")
+# The word that ends where the window ends. The lookbehind lets a match start only at a word's
+# first character, so a search costs the window's length instead of a retry from every character.
+_WORD_BEFORE = re.compile(r"(?<![\w.'’-])([\w.'’-]+)$")
+_WORD_AFTER = re.compile(r"\S+")
+# Look-around windows start this wide and double only while a word fills them: the cost of a
+# candidate boundary is the length of the words beside it, never of the text before or after it.
+_WINDOW = 32
 _PAIRS = {"«": "»", "“": "”"}
+_CLOSING_PAIRS = frozenset(_PAIRS.values())
+_QUOTE_EVENT = re.compile('[«“»”"\n]')  # the only characters that change the quoting depth
 
 
 def _quote_depths(text: str) -> list[int]:
-    """Depth of «…»/“…” quoting at each character (straight double quotes toggle)."""
+    """Depth of «…»/“…” quoting at each character (straight double quotes toggle).
+
+    Only quotes and line breaks change the depth, so one regex scan finds them and the depth is
+    written in runs between them rather than decided character by character in Python.
+    """
     depths = [0] * (len(text) + 1)
     depth = 0
     straight_open = False
-    for i, char in enumerate(text):
+    run_start = 0  # depths[run_start:] take the current depth until the next quote or line break
+    for event in _QUOTE_EVENT.finditer(text):
+        i = event.start()
+        if depth:
+            depths[run_start : i + 1] = [depth] * (i + 1 - run_start)
+        char = text[i]
         if char in _PAIRS:
             depth += 1
-        elif char in _PAIRS.values():
+        elif char in _CLOSING_PAIRS:
             depth = max(0, depth - 1)
         elif char == '"' and not (i and text[i - 1].isdigit()):  # 27" is inches, not a quote
             straight_open = not straight_open
@@ -53,11 +71,38 @@ def _quote_depths(text: str) -> list[int]:
             depth = max(0, depth)
         elif char == "\n":
             depth, straight_open = 0, False  # quotes never span paragraphs
-        depths[i + 1] = depth
+        run_start = i + 1
+    if depth:
+        depths[run_start:] = [depth] * (len(depths) - run_start)
     return depths
 
 
-def _is_boundary(text: str, dot_start: int, after: int, next_word: str, depth: int) -> bool:
+def _word_before(text: str, end: int) -> str:
+    """The word (letters, digits, dots, apostrophes, hyphens) that ends at `end`, or "".
+
+    Example: _word_before("Renault S.p.A. ha", 13) -> "S.p.A"
+    """
+    width = _WINDOW
+    while True:
+        start = max(0, end - width)
+        match = _WORD_BEFORE.search(text[start:end])
+        if not match or match.start() > 0 or start == 0:
+            return match.group(1) if match else ""
+        width *= 2  # the word fills the window and may begin before it
+
+
+def _word_after(text: str, start: int) -> str:
+    """The run of non-space characters that begins at `start`, or "" at a space or the end."""
+    width = _WINDOW
+    while True:
+        match = _WORD_AFTER.match(text[start : start + width])
+        if not match or match.end() < width or start + width >= len(text):
+            return match.group() if match else ""
+        width *= 2  # the word fills the window and may go on after it
+
+
+def _is_boundary(text: str, dot_start: int, after: int, depth: int) -> bool:
+    """Whether the punctuation at `dot_start`, followed by spaces up to `after`, ends a sentence."""
     if depth > 0:
         return False
     nxt = text[after] if after < len(text) else ""
@@ -65,10 +110,11 @@ def _is_boundary(text: str, dot_start: int, after: int, next_word: str, depth: i
         return False
     if text[dot_start] != ".":
         return True  # ! ? … end sentences whatever precedes them
-    match = _WORD_BEFORE.search(text[:dot_start])
-    if not match:
+    before = _word_before(text, dot_start)
+    if not before:
         return True
-    word = re.split(r"['’]", match.group(1).casefold())[-1].strip("-")  # "l'art." -> "art"
+    word = re.split(r"['’]", before.casefold())[-1].strip("-")  # "l'art." -> "art"
+    next_word = _word_after(text, after)
     opener = next_word.casefold().strip(_OPENING) in _OPENERS
     if re.fullmatch(r"[a-zà-ý]", word.rsplit("-", 1)[-1]):
         return opener  # an initial ("J. Farley", "Jean-D. Senard") unless a sentence opener follows ("Serie A. Il")
@@ -99,8 +145,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             after += 1
         if after < len(text) and text[after] == "\n":
             continue  # the line break below ends it anyway
-        next_word = text[after:].split(maxsplit=1)[0] if text[after:].strip() else ""
-        if _is_boundary(text, match.start(), after, next_word, depths[end]):
+        if _is_boundary(text, match.start(), after, depths[end]):
             cuts.append(end)
     for line_break in re.finditer(r"\n", text):
         cuts.append(line_break.start())

@@ -88,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline", choices=["ours", "baseline", "both"], default="ours")
     _shared_options(p)
 
+    p = sub.add_parser("bench", help="time each step of an answer, ours beside the baseline, and this CPU's floor")
+    p.add_argument("--questions", type=Path, default=Path("evals/bench_questions.jsonl"), help="JSONL question set")
+    p.add_argument("--corpus-list", type=Path, default=Path("evals/bench_corpus.txt"),
+                   help="article files added to the seed corpus for the benchmark")  # fmt: skip
+    p.add_argument("--out", type=Path, default=Path("evals/runs/bench"), help="folder for bench.json/md")
+    p.add_argument("--pipeline", choices=["ours", "baseline", "both"], default="both")
+    p.add_argument("--limit", type=_positive, default=None, help="only N questions, spread over the file")
+    _shared_options(p)
+
     p = sub.add_parser("model", help="assemble and verify the packaged local model")
     _shared_options(p)
     return parser
@@ -280,6 +289,29 @@ def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, settings: Any) -> int:
+    from evals.bench import BenchOptions, run_bench
+
+    pipelines = ("ours", "baseline") if args.pipeline == "both" else (args.pipeline,)
+    options = BenchOptions(args.questions, args.corpus_list, args.out, pipelines, args.limit or 0)
+    try:
+        results = run_bench(settings, options, log=lambda line: print(line, file=sys.stderr))
+    except (OSError, ValueError) as e:
+        raise RagError(f"cannot run the benchmark: {e}") from e
+    for name, block in results["pipelines"].items():
+        summary = block["summary"]
+        print(
+            f"{name}: p50 {summary['p50_total_ms']} ms, first token {summary['p50_ttft_ms']} ms, "
+            f"prefill {summary['prefill_tokens_per_s']} tokens/s, decode {summary['decode_tokens_per_s']} tokens/s"
+        )
+    if results.get("floor"):
+        floor = results["floor"]
+        print(
+            f"floor: prefill {floor['prefill_tokens_per_s']} tokens/s, decode {floor['decode_tokens_per_s']} tokens/s"
+        )
+    return 0
+
+
 def cmd_model(args: argparse.Namespace, settings: Any) -> int:
     from .model_files import PACKAGED_MODELS, ensure_model
 
@@ -292,10 +324,45 @@ def cmd_model(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
+def _doctor_llm(settings: Any, report: Any) -> None:
+    """The LLM line(s) of `rag doctor`: a local model is loaded and asked for one token in a child process."""
+    from .errors import ModelUnavailable
+    from .llm import check_local_model, describe_llm, make_chat_model
+    from .model_files import PACKAGED_MODELS
+    from .runtime import cpu_info
+
+    backend = settings.llm.partition(":")[0]
+    if settings.llm not in PACKAGED_MODELS and backend != "gguf":
+        try:
+            make_chat_model(settings)
+        except ModelUnavailable as e:
+            report(False, str(e))
+            return
+        report(True, f"LLM: {describe_llm(settings)} (a server; not contacted)")
+        return
+    print(f"CPU: {cpu_info().describe()}")
+    try:
+        from .llm import local_model_path
+
+        path = local_model_path(settings)
+        assert path is not None
+        health = check_local_model(settings, path, fresh=True)
+    except ModelUnavailable as e:
+        report(False, str(e))
+        return
+    print(f"llama.cpp: {health.build}")
+    buffers = "on" if health.extra_buffers else "off (AMX build on an AMX CPU)"
+    amx = "USED: rebuild with make setup" if health.amx_buffers else "not used"
+    report(
+        not health.amx_buffers,
+        f"LLM: {describe_llm(settings)} runs here: loaded in {health.load_ms} ms, one token in {health.token_ms} ms; "
+        f"weight-repacking buffers {buffers}; AMX buffers {amx}",
+    )
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Any) -> int:
     from .embeddings import make_embeddings
     from .ingest import read_manifest
-    from .llm import describe_llm
     from .model_files import PACKAGED_MODELS, model_status
     from .store import ChunkStore
 
@@ -309,8 +376,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Any) -> int:
     model = PACKAGED_MODELS.get(settings.llm)
     if model is not None:
         report(*model_status(model, settings.cache_dir))
-    else:
-        report(True, f"LLM: {describe_llm(settings)} (external; not checked)")
+    _doctor_llm(settings, report)
     try:
         embeddings = make_embeddings(settings)
         embeddings.embed_query("prova")
@@ -339,6 +405,7 @@ COMMANDS = {
     "ui": cmd_ui,
     "doctor": cmd_doctor,
     "eval": cmd_eval,
+    "bench": cmd_bench,
     "model": cmd_model,
 }
 

@@ -69,6 +69,9 @@ _LEADING_DATE = re.compile(r"^\s*date:?\s+(?P<iso>\d{4}-\d{2}-\d{2})\s+", re.IGN
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _TEXT_DATE = re.compile(r"\b(\d{1,2})\s+([A-Za-zà-ù]+)\.?\s+(\d{4})\b")
 _SENTENCE_END = re.compile(r"[.!?…:;»\"”)]\s*$")
+# Language is decided on the article's opening characters: a whole news article fits, and a
+# book-length file costs no more than one article (detection is ~1 s per 2 MB otherwise).
+_LANGUAGE_SAMPLE = 20_000
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ def clean_lines(lines: Iterable[str], find_title: bool = True) -> tuple[list[str
     """
     found: dict[str, str] = {}
     body: list[str] = []
+    seen: set[str] = set()  # the body as a set: a repeat is found in one lookup, not a scan of the body
     for raw in lines:
         line = " ".join(raw.split())
         if not line:
@@ -219,9 +223,10 @@ def clean_lines(lines: Iterable[str], find_title: bool = True) -> tuple[list[str
         ):
             found["title"] = line
             continue
-        if line == found.get("title") or line in body:
+        if line == found.get("title") or line in seen:
             continue  # repeated headline or block
         body.append(line)
+        seen.add(line)
     return body, found
 
 
@@ -229,8 +234,11 @@ def title_from_lead(text: str, max_words: int = 14) -> str:
     """A title for an article that names none: its first sentence, shortened to a headline."""
     from .chunking import split_sentences
 
-    sentences = split_sentences(text)
-    first = text[sentences[0][0] : sentences[0][1]] if sentences else text
+    # a line break always ends a sentence, so the first sentence lies in the first non-blank line:
+    # split that line only, not the whole article
+    lead = text.lstrip().partition("\n")[0]
+    sentences = split_sentences(lead)
+    first = lead[sentences[0][0] : sentences[0][1]] if sentences else text
     words = first.strip().rstrip(".!?…").split()
     title = " ".join(words[:max_words])
     return title + ("…" if len(words) > max_words else "")
@@ -268,7 +276,7 @@ def parse_article(raw: str, path: Path) -> Article:
         date = parse_date(date) or date
     language = _as_text(front.get("language")) or page_meta.get("language", "")
     if language not in ("it", "en"):
-        language = detect_language(text)
+        language = detect_language(text[:_LANGUAGE_SAMPLE])
     article_id = _as_text(front.get("id")) or re.sub(r"[^\w.-]+", "-", path.stem).strip("-") or "article"
     author = _as_text(front.get("author")) or page_meta.get("author") or found.get("author", "")
     publication = _as_text(front.get("publication")) or page_meta.get("publication") or "unknown"

@@ -36,3 +36,7 @@ class StoreUnavailable(RagError):
 
 class CorpusError(RagError):
     """A corpus folder or article file cannot be used."""
+
+
+class ModelCrashed(RagError):
+    """The local model's process died while loading or answering (it is restarted for the next call)."""

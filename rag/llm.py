@@ -1,6 +1,7 @@
 """Chat-model backends behind LangChain's BaseChatModel: embedded llama.cpp, OpenAI-compatible, Ollama.
 
-No backend downloads weights: the local one runs the packaged GGUF (or a path you give).
+No backend downloads weights: the local one runs the packaged GGUF (or a path you give), by default
+in a worker process (rag/llm_worker.py) so that a crash of the native library is reported, not fatal.
 """
 
 from __future__ import annotations
@@ -17,65 +18,42 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import PrivateAttr
 
 from .errors import ModelUnavailable
+from .llm_worker import WorkerLlama
+from .local_llama import LlamaOptions, LocalLlama
 from .model_files import PACKAGED_MODELS, ensure_model
+from .runtime import HealthReport, check_model, crash_hint
 from .settings import Settings
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
 
 class LlamaCppChat(BaseChatModel):
-    """A local GGUF model run in-process by llama-cpp-python.
+    """A local GGUF model run by llama.cpp, in a worker process (default) or in this one.
 
-    One `Llama` object is not thread-safe, so every call holds a lock for its whole duration.
-    llama.cpp keeps the evaluated prompt, so a fixed system prompt is a cached prefix.
+    One model serves one call at a time. The figures of each call (prompt and completion tokens,
+    prefill and decode time) come back in the last streamed chunk's `response_metadata["llm_stats"]`.
     """
 
-    model_path: str
-    n_ctx: int = 4096
-    n_threads: int = 2
-    max_tokens: int = 200
-    temperature: float = 0.0
-    seed: int = 0
+    options: LlamaOptions
+    in_process: bool = False  # True: load into this process (a native crash ends it)
 
-    _llama: Any = PrivateAttr(default=None)
+    _engine: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
         return "llama-cpp"
 
-    def _client(self) -> Any:
-        if self._llama is None:
-            if not Path(self.model_path).is_file():
-                raise ModelUnavailable(f"No model file at {self.model_path}. Run `rag model` or set RAG_LLM.")
-            try:
-                from llama_cpp import Llama
-
-                self._llama = Llama(
-                    model_path=self.model_path,
-                    n_ctx=self.n_ctx,
-                    n_threads=self.n_threads,
-                    n_batch=512,
-                    seed=self.seed,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError, OSError) as e:
-                raise ModelUnavailable(f"llama.cpp could not load {self.model_path}: {e}") from e
-        return self._llama
+    @property
+    def engine(self) -> LocalLlama | WorkerLlama:
+        with self._lock:
+            if self._engine is None:
+                self._engine = LocalLlama(self.options) if self.in_process else WorkerLlama(self.options)
+            return self._engine
 
     def load(self) -> None:
         """Load the model now rather than on the first question."""
-        with self._lock:
-            self._client()
-
-    def _request(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> dict[str, Any]:
-        return {
-            "messages": [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages],
-            "temperature": self.temperature,
-            "max_tokens": kwargs.get("max_tokens", self.max_tokens),
-            "seed": self.seed,
-            "stop": stop or [],
-        }
+        self.engine.load()
 
     def _generate(
         self,
@@ -84,8 +62,12 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = "".join(chunk.message.content for chunk in self._stream(messages, stop, run_manager, **kwargs))  # type: ignore[misc]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        chunks = list(self._stream(messages, stop, run_manager, **kwargs))
+        text = "".join(str(chunk.message.content) for chunk in chunks)
+        last = chunks[-1].message
+        usage = getattr(last, "usage_metadata", None)
+        message = AIMessage(content=text, response_metadata=last.response_metadata, usage_metadata=usage)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
         self,
@@ -94,16 +76,64 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        with self._lock:
-            llama = self._client()
-            for part in llama.create_chat_completion(stream=True, **self._request(messages, stop, **kwargs)):
-                delta = part["choices"][0]["delta"].get("content") or ""
-                if not delta:
-                    continue
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
-                if run_manager:
-                    run_manager.on_llm_new_token(delta, chunk=chunk)
-                yield chunk
+        engine = self.engine
+        request = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        for delta in engine.stream(request, kwargs.get("max_tokens"), stop):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+            if run_manager:
+                run_manager.on_llm_new_token(delta, chunk=chunk)
+            yield chunk
+        stats = engine.last_stats
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                response_metadata={"llm_stats": stats.as_dict()},
+                usage_metadata={
+                    "input_tokens": stats.prompt_tokens,
+                    "output_tokens": stats.completion_tokens,
+                    "total_tokens": stats.prompt_tokens + stats.completion_tokens,
+                },
+            )
+        )
+
+
+def llama_options(settings: Settings, model_path: Path) -> LlamaOptions:
+    """The local model's load and speed settings."""
+    return LlamaOptions(
+        model_path=str(model_path),
+        n_ctx=settings.n_ctx,
+        threads=settings.threads,
+        threads_batch=settings.threads_batch,
+        n_batch=settings.n_batch,
+        n_ubatch=settings.n_ubatch,
+        flash_attn=settings.flash_attn,
+        extra_buffers=settings.llm_extra_buffers,
+        prefix_cache=settings.prefix_cache,
+        lookup_tokens=settings.lookup_tokens,
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        seed=settings.seed,
+    )
+
+
+def local_model_path(settings: Settings) -> Path | None:
+    """The GGUF file the settings name (assembled and verified first for a packaged one), or None."""
+    backend, _, name = settings.llm.partition(":")
+    if settings.llm in PACKAGED_MODELS:
+        return ensure_model(PACKAGED_MODELS[settings.llm], settings.cache_dir)
+    if backend == "gguf" and name:
+        return Path(name)
+    return None
+
+
+def check_local_model(settings: Settings, path: Path, fresh: bool = False) -> HealthReport:
+    """Load + one token in a child process, cached per build, model and CPU; raises when it cannot run."""
+    if not path.is_file():
+        raise ModelUnavailable(f"No model file at {path}. Run `rag model` or set RAG_LLM.")
+    report = check_model(path, settings.cache_dir, settings.llm_extra_buffers, settings.threads, fresh=fresh)
+    if not report.ok:
+        raise ModelUnavailable(crash_hint(report))
+    return report
 
 
 def describe_llm(settings: Settings) -> str:
@@ -114,19 +144,14 @@ def describe_llm(settings: Settings) -> str:
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel:
-    """Build the chat model the settings name. The packaged model is assembled on first use."""
+    """Build the chat model the settings name. The packaged model is assembled on first use, and a
+    local model is first checked on this CPU (once per build, model and CPU: rag/runtime.py)."""
     backend, _, name = settings.llm.partition(":")
-    if settings.llm in PACKAGED_MODELS or (backend == "gguf" and name):
-        packaged = PACKAGED_MODELS.get(settings.llm)
-        path = ensure_model(packaged, settings.cache_dir) if packaged else Path(name)
-        return LlamaCppChat(
-            model_path=str(path),
-            n_ctx=settings.n_ctx,
-            n_threads=settings.threads,
-            max_tokens=settings.max_tokens,
-            seed=settings.seed,
-            temperature=settings.temperature,
-        )
+    path = local_model_path(settings)
+    if path is not None:
+        if settings.llm_check and path.is_file():
+            check_local_model(settings, path)
+        return LlamaCppChat(options=llama_options(settings, path), in_process=not settings.llm_worker)
     if backend == "openai" and name:
         from langchain_openai import ChatOpenAI
 

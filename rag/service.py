@@ -10,7 +10,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 
 from .answer import Pipeline
 from .embeddings import make_embeddings
-from .llm import LlamaCppChat, make_chat_model
+from .llm import make_chat_model
 from .retrieval import HybridRetriever
 from .settings import Settings
 from .store import ChunkStore
@@ -33,16 +33,19 @@ class Service:
             if self._pipeline is None:
                 chat_model = self._chat_model or make_chat_model(self.settings)
                 verifier = Verifier(
-                    self.store.embeddings, self.settings.min_support, self.settings.citation_lexical_weight
+                    self.store.embeddings,
+                    self.settings.min_support,
+                    self.settings.citation_lexical_weight,
+                    stored_vectors=self.store.sentence_vectors,
                 )
                 self._pipeline = Pipeline(self.settings, self.retriever, chat_model, verifier)
             return self._pipeline
 
     def warm_up(self) -> None:
         """Build the pipeline and load a local model now, so the first question is not the slow one."""
-        model = self.pipeline.chat_model
-        if isinstance(model, LlamaCppChat):
-            model.load()
+        load = getattr(self.pipeline.chat_model, "load", None)
+        if callable(load):
+            load()
 
 
 def build_service(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -78,6 +78,16 @@ class Settings(BaseSettings):
     threads: int = Field(default_factory=lambda: os.cpu_count() or 2)
     temperature: float = 0.0
     seed: int = 0
+    # the local model: where it runs, and the speed settings measured in `rag bench` (README: "Speed")
+    llm_worker: bool = True  # in a worker process: a native crash is reported and the worker restarted
+    llm_check: bool = True  # load + one token in a child process first (cached per build, model and CPU)
+    llm_extra_buffers: Literal["auto", "on", "off"] = "auto"  # weight repacking; auto: off only for AMX builds
+    flash_attn: bool = False
+    n_batch: PositiveInt = 512  # tokens per llama_decode call during prefill
+    n_ubatch: PositiveInt = 512  # tokens per compute graph
+    threads_batch: NonNegativeInt = 0  # prefill threads; 0: as many as `threads`
+    prefix_cache: NonNegativeInt = 8  # evaluated system prompts kept (Italian, English, rewrite...), 0: none
+    lookup_tokens: NonNegativeInt = 0  # prompt-lookup speculative decoding, tokens drafted per step; 0: off
 
     # UI
     host: str = "127.0.0.1"

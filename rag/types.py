@@ -106,9 +106,17 @@ class Source:
 @dataclass(frozen=True)
 class Timings:
     retrieve_ms: int = 0
-    ttft_ms: int = 0
+    ttft_ms: int = 0  # from the question to the first token the reader sees
     generate_ms: int = 0
     total_ms: int = 0
+    # the model's work over all its calls for this answer (llama.cpp's counters; 0 for other backends)
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    prefill_tokens: int = 0  # prompt tokens evaluated (the rest came from a cached prefix)
+    completion_tokens: int = 0
+    prefill_ms: int = 0
+    decode_ms: int = 0
+    stages: dict[str, int] = field(default_factory=dict)  # ms of each named step, in the order they ran
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,9 @@ def test_answer_json_shape(settings: Settings) -> None:
         "sentence",
     ]
     assert list(data["sources"][0]) == ["rank", "chunk_id", "article_id", "title", "score", "text", "sentence"]
-    assert list(data["timings"]) == ["retrieve_ms", "ttft_ms", "generate_ms", "total_ms"]
+    assert list(data["timings"])[:4] == ["retrieve_ms", "ttft_ms", "generate_ms", "total_ms"]
+    assert {"prompt_tokens", "prefill_ms", "decode_ms", "stages"} <= set(data["timings"])
+    assert list(data["timings"]["stages"])[:3] == ["guard", "rewrite", "retrieve"]  # the steps, in the order they ran
 
 
 @pytest.mark.parametrize(

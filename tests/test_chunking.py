@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import SupportsIndex
+
 import pytest
 
 from rag.chunking import chunk_article, split_sentences
@@ -143,3 +145,88 @@ def test_no_chunk_is_contained_in_its_neighbour() -> None:
     chunks = chunk_article(_article(text), size=400, overlap=150)
     for left, right in zip(chunks, chunks[1:], strict=False):
         assert right.end > left.end
+
+
+# Words beside a dot that are longer than the splitter's look-around window, at the start of the
+# text, or behind an opening quote: each is read whole, as if the splitter saw the entire text.
+LOOK_AROUND_CASES = [
+    (
+        "Il premio va a Jean-Baptiste-Marie-Alexandre-Dominique-D. Senard. Poi la festa.",
+        ["Il premio va a Jean-Baptiste-Marie-Alexandre-Dominique-D. Senard.", "Poi la festa."],
+    ),
+    (
+        "The prize goes to Jean-Baptiste-Marie-Alexandre-Dominique-D. Senard. Then the party.",
+        ["The prize goes to Jean-Baptiste-Marie-Alexandre-Dominique-D. Senard.", "Then the party."],
+    ),
+    (
+        "Le vendite crescono in a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r. Europa compresa.",
+        ["Le vendite crescono in a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r. Europa compresa."],
+    ),
+    (
+        "Sales grew in the a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r. Europe is next.",
+        ["Sales grew in the a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r. Europe is next."],
+    ),
+    (
+        "Produce auto, furgoni, ecc. Precipitevolissimevolmente-parlando il sito cresce.",
+        ["Produce auto, furgoni, ecc. Precipitevolissimevolmente-parlando il sito cresce."],
+    ),
+    (
+        "Cars, vans, etc. Antidisestablishmentarianism-minded buyers wait.",
+        ["Cars, vans, etc. Antidisestablishmentarianism-minded buyers wait."],
+    ),
+    (
+        "Produce auto, furgoni, ecc. «Il sito è grande», dice.",
+        ["Produce auto, furgoni, ecc.", "«Il sito è grande», dice."],
+    ),
+    (
+        'Sales grew in the U.S. "The outlook is good," he said.',
+        ["Sales grew in the U.S.", '"The outlook is good," he said.'],
+    ),
+    ("Dott. Bianchi è arrivato. Poi è partito.", ["Dott. Bianchi è arrivato.", "Poi è partito."]),
+    ("Dr. Jones arrived. Then he left.", ["Dr. Jones arrived.", "Then he left."]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LOOK_AROUND_CASES, ids=[c[0][:30] for c in LOOK_AROUND_CASES])
+def test_words_beside_a_dot_are_read_whole(text: str, expected: list[str]) -> None:
+    assert sentences(text) == expected
+
+
+class CountingText(str):
+    """A str that tallies the characters its indexing and slicing hand out: the splitter's reads."""
+
+    copied = 0
+
+    def __getitem__(self, key: SupportsIndex | slice) -> str:
+        part = super().__getitem__(key)
+        self.copied += len(part)
+        return part
+
+
+PARAGRAPH = (
+    "Il sig. Rossi ha incontrato il dott. Bianchi di Fiat S.p.A. a Torino il 9 dic. 2025. "
+    "Sono stati prodotti 1.500 veicoli, il 3,5 % in più, ecc. Poi è partito. "
+    "J. R. R. Tolkien scrisse: «Non tutti quelli che vagano sono perduti». "
+    "Mr. Smith met Dr. Jones in the U.S. on Jan. 5. Details are at https://example.com/a.b.html today. "
+    'He said "No. Never." Then silence.\n\n'
+)
+
+
+def characters_read(text: str) -> int:
+    """Characters that chunking `text` reads by indexing and slicing it: the work that grows with each boundary.
+
+    Not counted: the one pass each regex makes over the whole text, which is linear by construction.
+    """
+    counting = CountingText(text)
+    chunk_article(_article(counting), size=400, overlap=100)
+    return counting.copied
+
+
+def test_chunking_work_grows_linearly_with_the_text() -> None:
+    """8x the text reads about 8x the characters, not 64x: each boundary looks only at the words beside it.
+
+    A splitter that searches the whole text before each dot (`text[:dot]`) reads about 64x here.
+    """
+    short, long = PARAGRAPH * 10, PARAGRAPH * 80
+    assert sentences(long) == sentences(short) * 8  # same sentences, so the work is comparable
+    assert characters_read(long) <= 10 * characters_read(short)

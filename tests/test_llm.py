@@ -12,11 +12,30 @@ from rag.settings import Settings
 
 
 def test_gguf_path_backend_runs_llama_cpp_with_our_settings(tmp_path: Path) -> None:
-    model = make_chat_model(Settings(llm=f"gguf:{tmp_path / 'm.gguf'}", n_ctx=2048, max_tokens=99, threads=3))
-    assert isinstance(model, LlamaCppChat)
-    assert (model.n_ctx, model.max_tokens, model.n_threads, model.temperature) == (2048, 99, 3, 0.0)
+    settings = Settings(
+        llm=f"gguf:{tmp_path / 'm.gguf'}", n_ctx=2048, max_tokens=99, threads=3, flash_attn=True, n_ubatch=128
+    )
+    model = make_chat_model(settings)
+    assert isinstance(model, LlamaCppChat) and not model.in_process  # a worker process by default
+    o = model.options
+    assert (o.n_ctx, o.max_tokens, o.threads, o.temperature, o.flash_attn, o.n_ubatch) == (2048, 99, 3, 0.0, True, 128)
     with pytest.raises(ModelUnavailable, match="No model file"):
         model.invoke("ciao")  # a missing file is a clear error, not a crash inside llama.cpp
+
+
+def test_a_model_that_cannot_load_is_a_clear_error_from_the_worker(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)  # a header and nothing else
+    model = make_chat_model(Settings(llm=f"gguf:{broken}", llm_check=False))
+    with pytest.raises(ModelUnavailable, match="could not load"):
+        model.invoke("ciao")
+    with pytest.raises(ModelUnavailable, match="cannot run on this machine"):
+        make_chat_model(Settings(llm=f"gguf:{broken}", cache_dir=tmp_path / "cache"))  # the health check says so
+
+
+def test_in_process_mode_is_a_setting(tmp_path: Path) -> None:
+    model = make_chat_model(Settings(llm=f"gguf:{tmp_path / 'm.gguf'}", llm_worker=False))
+    assert isinstance(model, LlamaCppChat) and model.in_process
 
 
 def test_openai_compatible_backend() -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +21,7 @@ from urllib.parse import urlparse
 import pytest
 
 from rag.ingest import ingest
-from rag.service import build_service
+from rag.service import Service, build_service
 from rag.settings import Settings
 from tests.conftest import SEED_CORPUS, free_port
 from ui.app import build_app, launch_options
@@ -46,7 +48,7 @@ Nel comunicato del comune compare il testo <img src=x onerror="window.__pwned = 
 
 
 @pytest.fixture
-def app_url(tmp_path: Path) -> Iterator[str]:
+def served(tmp_path: Path) -> Iterator[tuple[str, Service]]:
     if not CHROMIUM.is_file():
         pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium chromium-driver)")
     corpus = tmp_path / "corpus"
@@ -58,9 +60,14 @@ def app_url(tmp_path: Path) -> Iterator[str]:
     demo = build_app(settings, service)
     demo.launch(**launch_options(settings), prevent_thread_lock=True, quiet=True)
     try:
-        yield f"http://127.0.0.1:{settings.port}/"
+        yield f"http://127.0.0.1:{settings.port}/", service
     finally:
         demo.close()
+
+
+@pytest.fixture
+def app_url(served: tuple[str, Service]) -> str:
+    return served[0]
 
 
 def ask(page: Page, question: str, number: int) -> Locator:
@@ -144,6 +151,41 @@ def _journey(page: Page, tmp_path: Path) -> None:
     expect(bot).to_contain_text("2027")
     expect(bot).to_contain_text('<img src=x onerror="window.__pwned = 1">')  # shown as text ...
     assert page.evaluate("window.__pwned") is None  # ... never run
+
+
+def test_a_model_crash_mid_answer_is_a_message_and_the_next_question_is_answered(
+    served: tuple[str, Service], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, service = served
+    worker = service.pipeline.chat_model.engine  # type: ignore[attr-defined]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(url)
+        try:
+            box = page.locator("#question textarea")
+            box.fill("Quando arriveranno i nuovi modelli elettrici Ford?")
+            box.press("Enter")
+            page.locator("#answer-status").get_by_text("… / …").wait_for(timeout=30_000)
+            pid = worker.pid
+            time.sleep(1.0)  # the model is reading the prompt
+            os.kill(pid, signal.SIGSEGV)  # the native library dies mid-answer
+            status = page.locator("#answer-status")
+            status.get_by_text("⚠️ 1").wait_for(timeout=60_000)
+            bot = page.locator("#chat .message.bot, #chat [data-testid='bot']").last
+            expect(bot).to_contain_text("SIGSEGV")
+            expect(bot).to_contain_text("ask again")
+            bot = ask(page, "How much money was invested to convert the Douai plant?", 2)
+            expect(bot).to_contain_text("550")
+            assert worker.pid != pid
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failed.png"), full_page=True)
+            print(f"the page at the failure: {tmp_path / 'failed.png'}")
+            raise
+        finally:
+            browser.close()
 
 
 def _leaves_machine(url: str) -> bool:

@@ -1,0 +1,229 @@
+"""The embedded model: one llama.cpp context, its speed settings, its prefix cache and its per-call figures.
+
+Free of LangChain so that the model worker process (rag/llm_worker.py) starts quickly; rag/llm.py
+adapts it to LangChain's chat-model interface.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelUnavailable
+from .runtime import build_info, cpu_info, model_params, use_extra_buffers
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+
+
+@dataclass(frozen=True)
+class LlamaOptions:
+    """How to load and run the model (from Settings; plain data so it can cross to the worker process)."""
+
+    model_path: str
+    n_ctx: int = 4096
+    threads: int = 2
+    threads_batch: int = 0  # 0: as many as `threads`
+    n_batch: int = 512
+    n_ubatch: int = 512
+    flash_attn: bool = False
+    extra_buffers: str = "auto"  # "auto" | "on" | "off": llama.cpp's weight-repacking buffer types
+    prefix_cache: int = 8  # evaluated system prompts kept (0: only llama.cpp's own reuse of the last prompt)
+    lookup_tokens: int = 0  # prompt-lookup speculative decoding: tokens drafted per step (0: off)
+    max_tokens: int = 160
+    temperature: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CallStats:
+    """What one model call cost, from llama.cpp's own counters."""
+
+    prompt_tokens: int = 0  # tokens of the formatted prompt
+    prefill_tokens: int = 0  # of those, evaluated in this call (the rest came from a cached prefix)
+    completion_tokens: int = 0
+    prefill_ms: float = 0.0
+    decode_ms: float = 0.0
+    total_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class LocalLlama:
+    """A GGUF model run by llama-cpp-python; one call at a time (a lock serializes callers)."""
+
+    def __init__(self, options: LlamaOptions) -> None:
+        self.options = options
+        self._llama: Any = None
+        self._system_format: Any = None  # renders a system message alone, to find the cacheable prefix
+        self._prefixes: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+        self.extra_buffers = True
+        self.last_stats = CallStats()
+        self._lock = threading.RLock()
+
+    def load(self) -> None:
+        if self._llama is not None:
+            return
+        path = self.options.model_path
+        if not Path(path).is_file():
+            raise ModelUnavailable(f"No model file at {path}. Run `rag model` or set RAG_LLM.")
+        try:
+            from llama_cpp import Llama
+
+            self.extra_buffers = use_extra_buffers(self.options.extra_buffers, build_info(), cpu_info())
+            draft = None
+            if self.options.lookup_tokens:
+                from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+                draft = LlamaPromptLookupDecoding(num_pred_tokens=self.options.lookup_tokens)
+            with model_params(self.extra_buffers):
+                self._llama = Llama(
+                    model_path=path,
+                    n_ctx=self.options.n_ctx,
+                    n_threads=self.options.threads,
+                    n_threads_batch=self.options.threads_batch or self.options.threads,
+                    n_batch=self.options.n_batch,
+                    n_ubatch=self.options.n_ubatch,
+                    flash_attn=self.options.flash_attn,
+                    seed=self.options.seed,
+                    draft_model=draft,
+                    # a draft model needs every position's logits; 0.3.36 turns that on but sizes its score
+                    # buffer from this argument, so say it here too
+                    logits_all=draft is not None,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError) as e:
+            raise ModelUnavailable(f"llama.cpp could not load {path}: {e}") from e
+        self._system_format = self._make_system_format()
+
+    def _make_system_format(self) -> Any:
+        template = self._llama.metadata.get("tokenizer.chat_template")
+        if not template or not self.options.prefix_cache:
+            return None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        model = self._llama._model
+        eos, bos = self._llama.token_eos(), self._llama.token_bos()
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos) if eos != -1 else "",
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+            add_generation_prompt=False,
+        )
+
+    # -- the prefix cache -------------------------------------------------------------------------
+    def _system_tokens(self, messages: list[Message]) -> tuple[int, ...]:
+        if self._system_format is None or not messages or messages[0]["role"] != "system":
+            return ()
+        text = self._system_format(messages=messages[:1]).prompt
+        return tuple(self._llama.tokenize(text.encode(), add_bos=False, special=True))
+
+    def _restore_prefix(self, messages: list[Message]) -> None:
+        """Make the context start with this prompt's system part: already there, restored, or evaluated
+        and kept, so prompts of different kinds (languages, rewrite, second look) stop evicting it."""
+        prefix = self._system_tokens(messages)
+        if not prefix:
+            return
+        llama = self._llama
+        n = len(prefix)
+        if llama.n_tokens >= n and tuple(llama._input_ids[:n].tolist()) == prefix:
+            return
+        ctx = llama._ctx.ctx
+        import llama_cpp
+
+        state = self._prefixes.get(prefix)
+        if state is not None:
+            self._prefixes.move_to_end(prefix)
+            buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+            if llama_cpp.llama_state_set_data(ctx, buffer, len(state)) != len(state):
+                llama.reset()
+                return
+        else:
+            llama.reset()
+            llama.eval(list(prefix))
+            size = llama_cpp.llama_state_get_size(ctx)
+            buffer = (ctypes.c_uint8 * size)()
+            written = llama_cpp.llama_state_get_data(ctx, buffer, size)
+            self._prefixes[prefix] = bytes(buffer)[:written]
+            while len(self._prefixes) > self.options.prefix_cache:
+                self._prefixes.popitem(last=False)
+        llama.input_ids[:n] = prefix
+        llama.n_tokens = n
+
+    # -- calls ------------------------------------------------------------------------------------
+    def stream(
+        self, messages: list[Message], max_tokens: int | None = None, stop: list[str] | None = None
+    ) -> Generator[str, None, None]:
+        """Yield the answer's text as it is generated; `last_stats` holds the call's figures after it."""
+        with self._lock:
+            yield from self._stream(messages, max_tokens, stop)
+
+    def _stream(
+        self, messages: list[Message], max_tokens: int | None, stop: list[str] | None
+    ) -> Generator[str, None, None]:
+        import llama_cpp
+
+        self.load()
+        llama = self._llama
+        started = time.perf_counter()
+        llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
+        self._restore_prefix(messages)
+        completion = llama.create_chat_completion(
+            messages=messages,
+            stream=True,
+            temperature=self.options.temperature,
+            max_tokens=max_tokens or self.options.max_tokens,
+            seed=self.options.seed,
+            stop=stop or [],
+        )
+        pieces = 0
+        try:
+            for part in completion:
+                delta = part["choices"][0]["delta"].get("content") or ""
+                if delta:
+                    pieces += 1
+                    yield delta
+        finally:
+            perf = llama_cpp.llama_perf_context(llama._ctx.ctx)
+            decoded = int(perf.n_eval)
+            self.last_stats = CallStats(
+                prompt_tokens=max(int(llama.n_tokens) - decoded, 0),
+                prefill_tokens=int(perf.n_p_eval),
+                completion_tokens=decoded + 1 if pieces else decoded,
+                prefill_ms=round(float(perf.t_p_eval_ms), 1),
+                decode_ms=round(float(perf.t_eval_ms), 1),
+                total_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+
+    def floor(self, prompt_tokens: int, decode_tokens: int) -> dict[str, float]:
+        """The bare speed of this build on this CPU: `eval` of `prompt_tokens` tokens in one go, then
+        `decode_tokens` single-token evals, with nothing else around them (tokens/s)."""
+        with self._lock:
+            return self._floor(prompt_tokens, decode_tokens)
+
+    def _floor(self, prompt_tokens: int, decode_tokens: int) -> dict[str, float]:
+        self.load()
+        llama = self._llama
+        text = ("Il 9 dicembre 2025 Renault e Ford hanno firmato un accordo a Parigi. " * 200).encode()
+        tokens = llama.tokenize(text, add_bos=False)[:prompt_tokens]
+        llama.reset()
+        started = time.perf_counter()
+        llama.eval(tokens)
+        prefill_s = time.perf_counter() - started
+        started = time.perf_counter()
+        for token in tokens[:decode_tokens]:
+            llama.eval([token])
+        decode_s = time.perf_counter() - started
+        llama.reset()
+        return {
+            "prompt_tokens": len(tokens),
+            "prefill_tokens_per_s": round(len(tokens) / prefill_s, 1),
+            "decode_tokens": min(decode_tokens, len(tokens)),
+            "decode_tokens_per_s": round(min(decode_tokens, len(tokens)) / decode_s, 1),
+        }
