@@ -1,17 +1,20 @@
 """The embedded model in a worker process, so that a crash of the native library is a message, not the end.
 
 `WorkerLlama` has LocalLlama's interface (load, stream, last_stats, floor). The model lives in a
-child process started with "spawn"; text deltas come back over a pipe. When the child dies mid-call
+child process (`python -m rag.llm_worker`); text deltas come back over a socket pair. When the child dies mid-call
 (a segfault in llama.cpp, the OOM killer, kill -9), the call raises ModelCrashed naming the signal
 and the fix, and a new child is started at once for the next call.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
-import multiprocessing
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Generator, Iterator
 from multiprocessing.connection import Connection
@@ -21,11 +24,11 @@ from .errors import ModelCrashed, ModelUnavailable, RagError
 from .local_llama import CallStats, LlamaOptions, LocalLlama, Message
 
 log = logging.getLogger(__name__)
-_SPAWN = multiprocessing.get_context("spawn")
 
 
-def serve(conn: Connection, options: LlamaOptions) -> None:
-    """The child's loop: load, then answer requests one at a time until the pipe closes."""
+def serve(conn: Connection) -> None:
+    """The child's loop: receive the options, load, then answer requests one at a time until the pipe closes."""
+    options: LlamaOptions = conn.recv()
     engine = LocalLlama(options)
     try:
         engine.load()
@@ -77,20 +80,26 @@ class WorkerLlama:
         self.extra_buffers: bool | None = None
         self.last_stats = CallStats()
         self.restarts = 0
+        atexit.register(self.close)  # the child also exits by itself when its end of the socket closes
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
     def _start(self) -> None:
-        parent, child = _SPAWN.Pipe()
-        process = _SPAWN.Process(target=serve, args=(child, self.options), daemon=True, name="rag-llm-worker")
-        process.start()
+        # a plain child process (`python -m rag.llm_worker FD`), not multiprocessing's spawn, which would
+        # re-import the caller's main script; the two ends talk over a socket pair
+        parent, child = socket.socketpair()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rag.llm_worker", str(child.fileno())], pass_fds=[child.fileno()], close_fds=True
+        )
         child.close()
-        self._process, self._conn, self._ready = process, parent, False
+        conn = Connection(parent.detach())
+        conn.send(self.options)
+        self._process, self._conn, self._ready = process, conn, False
 
     def _ensure_ready(self) -> Connection:
-        if self._process is None or not self._process.is_alive():
+        if self._process is None or self._process.poll() is not None:
             self._stop()
             self._start()
         assert self._conn is not None
@@ -110,16 +119,20 @@ class WorkerLlama:
         if self._conn is not None:
             self._conn.close()
         if self._process is not None:
-            if self._process.is_alive():
+            if self._process.poll() is None:
                 self._process.kill()
-            self._process.join(timeout=10)
+            self._process.wait(timeout=10)
         self._process, self._conn, self._ready = None, None, False
 
     def _crashed(self, when: str) -> ModelCrashed:
         process = self._process
+        code = None
         if process is not None:
-            process.join(timeout=5)
-        how = _describe_exit(process.exitcode if process is not None else None)
+            try:
+                code = process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+        how = _describe_exit(code)
         self._stop()
         self.restarts += 1
         self._start()  # the next call finds a fresh worker loading already
@@ -185,3 +198,7 @@ class WorkerLlama:
     def close(self) -> None:
         with self._lock:
             self._stop()
+
+
+if __name__ == "__main__":
+    serve(Connection(int(sys.argv[1])))

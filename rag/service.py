@@ -36,7 +36,6 @@ class Service:
                     self.store.embeddings,
                     self.settings.min_support,
                     self.settings.citation_lexical_weight,
-                    stored_vectors=self.store.sentence_vectors,
                 )
                 self._pipeline = Pipeline(self.settings, self.retriever, chat_model, verifier)
             return self._pipeline

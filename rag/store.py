@@ -251,19 +251,6 @@ class ChunkStore:
             found.setdefault(chunk_id, {})[int(n)] = float(v @ query / (np.linalg.norm(v) or 1.0))
         return {cid: [scores[n] for n in sorted(scores)] for cid, scores in found.items()}
 
-    def sentence_vectors(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
-        """The stored sentence vectors of the given chunks (one row per sentence, in text order, unit length),
-        so that nothing embedded at ingest is embedded again at question time."""
-        if not chunk_ids:
-            return {}
-        data = self._sentences().get(where={"chunk_id": {"$in": list(chunk_ids)}}, include=["embeddings"])
-        rows: dict[str, dict[int, np.ndarray]] = {}
-        for sid, stored in zip(data["ids"], data["embeddings"], strict=True):
-            chunk_id, _, n = sid.rpartition(":")
-            v = np.asarray(stored, dtype=np.float32)
-            rows.setdefault(chunk_id, {})[int(n)] = v / (np.linalg.norm(v) or 1.0)
-        return {cid: np.stack([by_n[n] for n in sorted(by_n)]) for cid, by_n in rows.items()}
-
     def sentence_search(self, vector: list[float], n: int) -> list[SentenceMatch]:
         """The n sentences nearest to a query vector, best first."""
         collection = self._sentences()

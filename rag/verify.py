@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,17 +97,8 @@ def _source_sentences(hit: Hit) -> list[str]:
 class Verifier:
     """Attributes answer sentences to sources. Thread-safe; source sentence vectors are cached."""
 
-    def __init__(
-        self,
-        embeddings: Embeddings,
-        min_similarity: float,
-        lexical_weight: float = 0.1,
-        stored_vectors: Callable[[list[str]], dict[str, np.ndarray]] | None = None,
-    ) -> None:
+    def __init__(self, embeddings: Embeddings, min_similarity: float, lexical_weight: float = 0.1) -> None:
         self.embeddings = embeddings
-        # the store's sentence vectors by chunk id (ChunkStore.sentence_vectors): a passage's sentences were
-        # embedded at ingest, so only the answer (and each article's header, once) is embedded here
-        self.stored_vectors = stored_vectors
         self.min_similarity = min_similarity
         # added to the similarity, scaled by the share of the answer's distinctive words a sentence holds
         # (on the seed eval, 0.1 moved four answers' citations to the sentence holding the fact, one away)
@@ -126,18 +116,6 @@ class Verifier:
                     self._cache[text] = np.asarray(vector, dtype=np.float32)
             return np.stack([self._cache[t] for t in texts])
 
-    def _source_vectors(self, sources: list[Hit], per_source: list[list[str]]) -> np.ndarray:
-        """One row per source sentence (each source's header first): stored ones where the store has them."""
-        stored = self.stored_vectors([h.chunk.id for h in sources]) if self.stored_vectors else {}
-        blocks = []
-        for hit, group in zip(sources, per_source, strict=True):
-            rows = stored.get(hit.chunk.id)
-            if rows is not None and len(rows) == len(group) - 1:
-                blocks.append(np.vstack([self._vectors(group[:1]), rows]))
-            else:
-                blocks.append(self._vectors(group))
-        return np.vstack(blocks)
-
     def verify(self, answer: str, sources: list[Hit]) -> Verified:
         spans = split_sentences(answer)
         sentences = [MARKER.sub("", answer[a:b]).strip() for a, b in spans]
@@ -146,7 +124,7 @@ class Verifier:
             return Verified(text=MARKER.sub("", answer).strip(), supports=[])
         per_source = [_source_sentences(h) for h in sources]
         flat = [(i, s) for i, group in enumerate(per_source) for s in group]
-        source_vectors = self._source_vectors(sources, per_source)
+        source_vectors = self._vectors([s for _, s in flat])
         answer_vectors = self._vectors([sentences[i] for i in keep])
         similarity = answer_vectors @ source_vectors.T
         sentence_numbers = [numbers_in(text) for _, text in flat]
