@@ -327,7 +327,7 @@ def cmd_model(args: argparse.Namespace, settings: Any) -> int:
 def _doctor_llm(settings: Any, report: Any) -> None:
     """The LLM line(s) of `rag doctor`: a local model is loaded and asked for one token in a child process."""
     from .errors import ModelUnavailable
-    from .llm import check_local_model, describe_llm, make_chat_model
+    from .llm import check_local_model, describe_llm, local_model_path, make_chat_model
     from .model_files import PACKAGED_MODELS
     from .runtime import cpu_info
 
@@ -342,8 +342,6 @@ def _doctor_llm(settings: Any, report: Any) -> None:
         return
     print(f"CPU: {cpu_info().describe()}")
     try:
-        from .llm import local_model_path
-
         path = local_model_path(settings)
         assert path is not None
         health = check_local_model(settings, path, fresh=True)

@@ -55,10 +55,7 @@ class CpuInfo:
 def cpu_info(cpuinfo: str | None = None) -> CpuInfo:
     """The CPU's model name and notable features, from /proc/cpuinfo where there is one."""
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
-        except OSError:
-            cpuinfo = ""
+        cpuinfo = _read("/proc/cpuinfo")
     model, flags = "", set[str]()
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
@@ -76,8 +73,8 @@ def cpu_info(cpuinfo: str | None = None) -> CpuInfo:
 
 def cpu_fingerprint(cpuinfo: str | None = None) -> str:
     """A short hash of everything that decides which kernels run: the model name and all flags."""
-    info = cpu_info(cpuinfo)
     text = cpuinfo if cpuinfo is not None else _read("/proc/cpuinfo")
+    info = cpu_info(text)
     flags = next((line for line in text.splitlines() if line.lower().startswith(("flags", "features"))), "")
     return hashlib.sha256(f"{info.model}\n{info.machine}\n{flags}".encode()).hexdigest()[:16]
 
