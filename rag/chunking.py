@@ -214,6 +214,9 @@ def chunk_article(article: Article, size: int = 700, overlap: int = 150) -> list
                 end=end,
                 index=len(chunks),
                 author=article.author,
+                source=article.source_path,
+                content_hash=article.content_hash,
+                origin=article.origin,
             )
         )
         if j + 1 >= len(sentences):

@@ -154,20 +154,30 @@ def cmd_ingest(args: argparse.Namespace, settings: Any) -> int:
     from .service import build_service
 
     service = build_service(settings)
-    report = ingest(settings, service.store, rebuild=args.rebuild, progress=_progress_bar("embedding"))
+    try:
+        report = ingest(settings, service.store, rebuild=args.rebuild, progress=_progress_bar("embedding"))
+    except KeyboardInterrupt:
+        print(
+            "\nInterrupted. The index holds every chunk written so far, each complete; "
+            "run `rag ingest` again to finish.",
+            file=sys.stderr,
+        )
+        return 130
     for line in report.skipped_files:
         print(f"warning: {line}", file=sys.stderr)
+    repaired = f"; {report.repaired} left half-written by an interrupted run redone" if report.repaired else ""
     print(
         f"{report.articles} articles, {report.chunks} chunks in {service.store.location} "
-        f"(added {report.added}, removed {report.removed}, unchanged {report.unchanged})"
+        f"(added {report.added}, removed {report.removed}, unchanged {report.unchanged}{repaired})"
     )
     return 0
 
 
 def cmd_articles(args: argparse.Namespace, settings: Any) -> int:
     from .library import list_articles
+    from .service import build_service
 
-    entries = list_articles(settings)
+    entries = list_articles(build_service(settings).store)
     if not entries:
         print(f"No articles indexed in {settings.index_dir}. Build the index with: rag ingest", file=sys.stderr)
         return 1
@@ -385,11 +395,20 @@ def cmd_doctor(args: argparse.Namespace, settings: Any) -> int:
         chunks = store.all_chunks()
         articles = sorted({c.article_id for c in chunks})
         report(bool(chunks), f"{len(articles)} articles, {len(chunks)} chunks indexed")
+        found = store.problems()
+        report(
+            not found, "every chunk has its sentence vectors" if not found else f"{found.describe()}: run rag ingest"
+        )
+        manifest = read_manifest(settings)
+        if manifest:
+            finished = manifest.get("chunks") == len(chunks) and manifest.get("revision") == store.revision()
+            report(
+                finished,
+                f"manifest {settings.manifest_path} (built {manifest.get('built_at')})"
+                + ("" if finished else " is older than the index (an interrupted ingest): run rag ingest"),
+            )
     except RagError as e:
         report(False, str(e))
-    manifest = read_manifest(settings)
-    if manifest:
-        print(f"manifest: {settings.manifest_path} (built {manifest.get('built_at')})")
     return 0 if problems == 0 else 1
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date as Date
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,7 @@ _LANGUAGE_SAMPLE = 20_000
 class LoadResult:
     articles: list[Article]
     skipped: list[str]  # "path: reason"
+    unreadable: list[Path] = field(default_factory=list)  # folders that could not be listed
 
 
 def parse_date(text: str) -> str:
@@ -314,8 +317,11 @@ def read_article(path: Path) -> Article:
         raise ValueError(f"has broken YAML front matter ({e.__class__.__name__})") from e
 
 
-def article_files(folders: Iterable[Path]) -> list[Path]:
-    """Article files under the given folders, sorted; READMEs and hidden files are not articles."""
+def article_files(folders: Iterable[Path], unreadable: list[Path] | None = None) -> list[Path]:
+    """Article files under the given folders, sorted; READMEs and hidden files are not articles.
+
+    Subfolders that cannot be listed are appended to `unreadable` (never silently passed over).
+    """
     files: list[Path] = []
     for folder in folders:
         folder = Path(folder)
@@ -323,40 +329,74 @@ def article_files(folders: Iterable[Path]) -> list[Path]:
             from .errors import CorpusError
 
             raise CorpusError(f"Corpus folder {folder} does not exist. Create it or pass --corpus DIR.")
-        for path in sorted(folder.rglob("*")):
-            hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)
-            if (
-                path.is_file()
-                and path.suffix.lower() in SUPPORTED_SUFFIXES
-                and not hidden
-                and not path.name.startswith("_")
-                and not path.stem.upper().startswith("README")
-            ):
-                files.append(path)
-    return files
+
+        def failed(error: OSError) -> None:
+            if unreadable is not None and error.filename:
+                unreadable.append(Path(error.filename))
+
+        for root, dirs, names in os.walk(folder, onerror=failed):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in names:
+                path = Path(root) / name
+                if (
+                    path.suffix.lower() in SUPPORTED_SUFFIXES
+                    and not name.startswith((".", "_"))
+                    and not path.stem.upper().startswith("README")
+                    and path.is_file()
+                ):
+                    files.append(path)
+    return sorted(files)
+
+
+def origin_of(path: Path, folders: Iterable[Path]) -> str:
+    """Which machine and corpus folder an article came from: on a shared server, an ingest removes only
+    articles of its own origins.
+
+    Example: corpus/ on host "news1" -> "news1:/srv/app/corpus"
+    """
+    resolved = path.resolve()
+    for folder in folders:
+        root = Path(folder).resolve()
+        if resolved.is_relative_to(root):
+            return f"{socket.gethostname()}:{root}"
+    return f"{socket.gethostname()}:{resolved.parent}"
 
 
 def load_corpus(folders: Iterable[Path]) -> LoadResult:
-    """Load every article under the folders. Bad files are skipped with a warning naming them."""
+    """Load every article under the folders. Bad files are skipped, each with a message naming it and why."""
+    folders = [Path(f) for f in folders]
     articles: list[Article] = []
     skipped: list[str] = []
+    unreadable: list[Path] = []
     seen: dict[str, str] = {}
-    for path in article_files(folders):
+    texts: dict[str, str] = {}
+    files = article_files(folders, unreadable)
+    for folder in unreadable:
+        message = f"{folder}: folder cannot be read (permissions?); its articles stay indexed as they were"
+        log.debug(message)
+        skipped.append(message)
+    for path in files:
         try:
             article = read_article(path)
         except ValueError as e:
             message = f"{path}: {e}; skipped"
-            log.warning(message)
+            log.debug(message)
             skipped.append(message)
             continue
         if article.id in seen:
             message = f"{path}: same article id '{article.id}' as {seen[article.id]}; skipped (rename one)"
-            log.warning(message)
+            log.debug(message)
+            skipped.append(message)
+            continue
+        if article.content_hash in texts:
+            message = f"{path}: same text as {texts[article.content_hash]}; skipped (remove one of the two)"
+            log.debug(message)
             skipped.append(message)
             continue
         seen[article.id] = str(path)
-        articles.append(article)
-    return LoadResult(articles=articles, skipped=skipped)
+        texts[article.content_hash] = str(path)
+        articles.append(replace(article, origin=origin_of(path, folders)))
+    return LoadResult(articles=articles, skipped=skipped, unreadable=unreadable)
 
 
 def to_markdown(article: Article) -> str:

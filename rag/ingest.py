@@ -1,8 +1,10 @@
 """Corpus -> chunks -> store, incrementally: only new chunks are embedded, stale ones are removed.
 
 Chunk ids come from content, so a second run over unchanged files writes nothing; a changed
-article's old chunks are replaced, a deleted article's chunks are removed. The manifest
-(index/manifest.json) summarises what the index holds.
+article's old chunks are replaced, a deleted article's chunks are removed. An interrupted run
+(kill -9, Ctrl-C, a lost server) is finished by the next: the store writes a chunk after its
+sentences, and `repair` drops what was half-written. The index itself is the record of what it
+holds; the manifest (index/manifest.json) is a summary of the last completed ingest.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .chunking import chunk_article
-from .corpus import load_corpus
+from .corpus import load_corpus, origin_of
 from .errors import CorpusError
 from .settings import Settings
 from .store import ChunkStore
@@ -29,15 +31,27 @@ def ingest(
     loaded = load_corpus(settings.corpus)
     chunks = [c for a in loaded.articles for c in chunk_article(a, settings.chunk_size, settings.chunk_overlap)]
     store.open_for_writing(rebuild=rebuild)
-    existing = store.stored_ids()
-    if not loaded.articles and existing:
+    # on a shared server other machines write too: only this corpus's own folders are pruned or repaired
+    origins = (
+        {origin_of(Path(folder) / "_", settings.corpus) for folder in settings.corpus} if settings.chroma_url else None
+    )
+    repaired = store.repair(origins)  # what an interrupted run left half-written is redone below
+    existing, ours = _stored(store, origins)
+    kept = _in_unreadable_folders(store, loaded.unreadable)  # not gone, only out of sight: keep them
+    if not loaded.articles and not rebuild:
+        folders = ", ".join(map(str, settings.corpus))
+        why = f" ({'; '.join(loaded.skipped[:3])}{' …' if len(loaded.skipped) > 3 else ''})" if loaded.skipped else ""
+        if ours - kept:
+            raise CorpusError(
+                f"No article could be loaded from {folders}{why}, so ingesting would empty the index. Check the "
+                "folder; to empty the index on purpose: rag ingest --rebuild"
+            )
         raise CorpusError(
-            f"No article could be loaded from {', '.join(map(str, settings.corpus))}, so ingesting would empty the "
-            "index. Check the folder (and the warnings above); to empty the index on purpose: rag ingest --rebuild"
+            f"No article could be loaded from {folders}{why}: nothing to index. Add .md, .txt or .html articles there."
         )
     wanted = {c.id for c in chunks}
     to_add = [c for c in chunks if c.id not in existing]
-    to_delete = sorted(existing - wanted)
+    to_delete = sorted(ours - wanted - kept)
     store.write(to_add, to_delete, progress=progress)
     report = IngestReport(
         articles=len(loaded.articles),
@@ -46,11 +60,31 @@ def ingest(
         removed=len(to_delete),
         unchanged=len(wanted & existing),
         skipped_files=loaded.skipped,
+        repaired=len(repaired.incomplete_chunks),
     )
     write_manifest(
         settings, store, loaded.articles, {a.id: sum(c.article_id == a.id for c in chunks) for a in loaded.articles}
     )
     return report
+
+
+def _stored(store: ChunkStore, origins: set[str] | None) -> tuple[set[str], set[str]]:
+    """Every stored chunk id, and those this ingest may remove: all of them, or those of `origins` (and
+    chunks that record no origin)."""
+    stored = store.stored_origins()
+    ours = {cid for cid, origin in stored.items() if origins is None or not origin or origin in origins}
+    return set(stored), ours
+
+
+def _in_unreadable_folders(store: ChunkStore, folders: list[Path]) -> set[str]:
+    if not folders:
+        return set()
+    roots = [folder.resolve() for folder in folders]
+    return {
+        c.id
+        for c in store.all_chunks()
+        if c.source and any(Path(c.source).resolve().is_relative_to(root) for root in roots)
+    }
 
 
 def write_manifest(

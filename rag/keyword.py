@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Sequence
-from functools import lru_cache
 
 import snowballstemmer
 
@@ -46,9 +46,16 @@ def fold(text: str) -> str:
     return strip_accents(text.casefold().replace("’", "'"))
 
 
-@lru_cache(maxsize=4)
+_LOCAL = threading.local()
+
+
 def _stemmer(language: str) -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer(_LANG_NAMES[language])
+    """One stemmer per language and thread: a snowball stemmer keeps its word in itself, so two threads
+    sharing one (the chat server answers several readers at once) corrupt each other's stems."""
+    stemmers = _LOCAL.__dict__.setdefault("stemmers", {})
+    if language not in stemmers:
+        stemmers[language] = snowballstemmer.stemmer(_LANG_NAMES[language])
+    return stemmers[language]
 
 
 def tokenize(text: str) -> list[str]:

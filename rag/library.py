@@ -15,10 +15,11 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .corpus import read_article
-from .errors import CorpusError
-from .ingest import Progress, ingest, read_manifest
+from .errors import CorpusError, IndexNotBuilt
+from .ingest import Progress, ingest
 from .settings import Settings
 from .store import ChunkStore
 from .types import Article, IngestReport
@@ -29,7 +30,7 @@ _WRITE_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class ArticleEntry:
-    """An indexed article as the manifest records it."""
+    """An indexed article as the index records it."""
 
     id: str
     title: str
@@ -49,23 +50,34 @@ class Added:
     report: IngestReport
 
 
-def list_articles(settings: Settings) -> list[ArticleEntry]:
-    """The indexed articles, as the last ingest recorded them (newest date first)."""
-    manifest = read_manifest(settings) or {}
+def list_articles(store: ChunkStore) -> list[ArticleEntry]:
+    """The indexed articles as the index itself holds them (newest date first); none before the first ingest.
+
+    Read from the chunks' metadata, not from the manifest, so an interrupted ingest or another machine
+    writing to a shared Chroma server never makes the list disagree with what answers are drawn from.
+    """
+    try:
+        rows = store.chunk_metadata()
+    except IndexNotBuilt:
+        return []
+    articles: dict[str, dict[str, Any]] = {}
+    for meta in rows:
+        entry = articles.setdefault(str(meta.get("article_id", "")), {"meta": meta, "chunks": 0})
+        entry["chunks"] += 1
     entries = [
         ArticleEntry(
-            id=str(a.get("id", "")),
-            title=str(a.get("title", "")),
-            date=str(a.get("date", "")),
-            language=str(a.get("language", "")),
-            publication=str(a.get("publication", "")),
-            chunks=int(a.get("chunks", 0)),
-            source=str(a.get("source", "")),
-            content_hash=str(a.get("content_hash", "")),
+            id=article_id,
+            title=str(a["meta"].get("title", "")),
+            date=str(a["meta"].get("date", "")),
+            language=str(a["meta"].get("language", "")),
+            publication=str(a["meta"].get("publication", "")),
+            chunks=a["chunks"],
+            source=str(a["meta"].get("source", "")),
+            content_hash=str(a["meta"].get("content_hash", "")),
         )
-        for a in manifest.get("articles", [])
+        for article_id, a in articles.items()
     ]
-    return sorted(entries, key=lambda e: (e.date, e.title), reverse=True)
+    return sorted(entries, key=lambda e: (e.date, e.title, e.id), reverse=True)
 
 
 def _megabytes(size: int) -> str:
@@ -113,7 +125,7 @@ def add_article(
     with _WRITE_LOCK:
         folder = Path(settings.corpus[0])
         folder.mkdir(parents=True, exist_ok=True)
-        known = {e.id: e for e in list_articles(settings)}
+        known = {e.id: e for e in list_articles(store)}
         stem = safe_stem(name)
         n = 1
         target = folder / f"{stem}{suffix}"
@@ -146,7 +158,7 @@ def add_article(
             raise _failed(
                 f"Indexing '{name}'", e, "The file was not added; run `rag ingest` to resync the index."
             ) from e
-        chunks = {entry.id: entry.chunks for entry in list_articles(settings)}
+        chunks = {entry.id: entry.chunks for entry in list_articles(store)}
         if article.id not in chunks:  # the loader skipped it after all
             target.unlink(missing_ok=True)
             skipped = "; ".join(report.skipped_files) or "no reason given"
@@ -174,7 +186,7 @@ def _free_name(folder: Path, name: str) -> Path:
 def remove_article(settings: Settings, store: ChunkStore, article_id: str) -> tuple[ArticleEntry, Path]:
     """Take an article out of the index; its file moves to `<index>/removed/` (returned), nothing is deleted."""
     with _WRITE_LOCK:
-        entries = list_articles(settings)
+        entries = list_articles(store)
         entry = next((e for e in entries if e.id == article_id), None)
         if entry is None:
             raise CorpusError(f"No indexed article has id '{article_id}'. List them with: rag articles")

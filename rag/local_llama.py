@@ -172,6 +172,9 @@ class LocalLlama:
         self.load()
         llama = self._llama
         started = time.perf_counter()
+        # llama.cpp books a decode's time when the context next synchronizes: wait for any earlier work
+        # here, or it would be counted (with the idle time since) as this call's
+        llama_cpp.llama_synchronize(llama._ctx.ctx)
         llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
         self._restore_prefix(messages)
         completion = llama.create_chat_completion(
@@ -208,22 +211,26 @@ class LocalLlama:
             return self._floor(prompt_tokens, decode_tokens)
 
     def _floor(self, prompt_tokens: int, decode_tokens: int) -> dict[str, float]:
+        import llama_cpp
+
         self.load()
         llama = self._llama
         text = ("Il 9 dicembre 2025 Renault e Ford hanno firmato un accordo a Parigi. " * 200).encode()
         tokens = llama.tokenize(text, add_bos=False)[:prompt_tokens]
+        ctx = llama._ctx.ctx
         llama.reset()
         started = time.perf_counter()
         llama.eval(tokens)
+        llama_cpp.llama_synchronize(ctx)
         prefill_s = time.perf_counter() - started
+        decoded = min(decode_tokens, len(tokens))
         started = time.perf_counter()
-        for token in tokens[:decode_tokens]:
+        for token in tokens[:decoded]:
             llama.eval([token])
+            llama_cpp.llama_synchronize(ctx)  # as generation does: each token waits for the one before
         decode_s = time.perf_counter() - started
         llama.reset()
-        return {
-            "prompt_tokens": len(tokens),
-            "prefill_tokens_per_s": round(len(tokens) / prefill_s, 1),
-            "decode_tokens": min(decode_tokens, len(tokens)),
-            "decode_tokens_per_s": round(min(decode_tokens, len(tokens)) / decode_s, 1),
-        }
+        figures = {"prompt_tokens": len(tokens), "prefill_tokens_per_s": round(len(tokens) / prefill_s, 1)}
+        if decoded:
+            figures |= {"decode_tokens": decoded, "decode_tokens_per_s": round(decoded / decode_s, 1)}
+        return figures

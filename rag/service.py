@@ -33,7 +33,10 @@ class Service:
             if self._pipeline is None:
                 chat_model = self._chat_model or make_chat_model(self.settings)
                 verifier = Verifier(
-                    self.store.embeddings, self.settings.min_support, self.settings.citation_lexical_weight
+                    self.store.embeddings,
+                    self.settings.min_support,
+                    self.settings.citation_lexical_weight,
+                    stored=self.store.sentence_vectors,
                 )
                 self._pipeline = Pipeline(self.settings, self.retriever, chat_model, verifier)
             return self._pipeline

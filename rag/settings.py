@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -102,6 +103,17 @@ class Settings(BaseSettings):
             return tuple(Path(p.strip()) for p in parts)
         return value
 
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        # Chroma's rule, checked here so the error names the setting (a "-sentences" twin is added)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,480}[A-Za-z0-9]", value):
+            raise ValueError(
+                f"'{value}' is not a collection name: 3 to 482 letters, digits, '.', '_' or '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if not 0 <= self.chunk_overlap < self.chunk_size:
@@ -131,8 +143,20 @@ class Settings(BaseSettings):
 
     @property
     def collection_name(self) -> str:
-        """On a shared Chroma server each corpus gets its own collection."""
-        if self.uses_default_corpus or self.index is not None:
+        """The index's Chroma collection. On a shared server every index needs its own: an explicit
+        RAG_COLLECTION is used as given (machines sharing one index set the same name); otherwise a
+        named index (`--index`) or a non-default corpus gets a name derived from it.
+
+        Example: RAG_CHROMA_URL set, --index /data/a -> "articles-<sha of /data/a>"; --index /data/b differs
+        """
+        if "collection" in self.model_fields_set:
+            return self.collection
+        if self.index is not None:
+            if not self.chroma_url:  # a local index has its own folder
+                return self.collection
+            key = hashlib.sha256(str(Path(self.index).resolve()).encode()).hexdigest()[:10]
+            return f"{self.collection}-{key}"
+        if self.uses_default_corpus:
             return self.collection
         return f"{self.collection}-{self.corpus_key}"
 

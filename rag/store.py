@@ -1,13 +1,15 @@
 """Chroma as the vector store: persistent under index/ or a Chroma server (RAG_CHROMA_URL).
 
-Two collections: one vector per chunk, and one per sentence of each chunk (embedded with its
-article's title), so a passage can be found by its single best-matching sentence.
+Two collections: one vector per chunk, and one per sentence of each chunk (the sentence alone), so a
+passage can be found by its single best-matching sentence, and the verifier compares an answer with
+the very vectors stored here instead of embedding the prompt's sentences again.
 The chunk collection's metadata records which embedder built it, the index layout, and a
 revision that changes on every write, so retrievers in other processes know when to reload.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterable
@@ -20,22 +22,41 @@ from langchain_core.embeddings import Embeddings
 
 from .chunking import split_sentences
 from .embeddings import embedder_name
-from .errors import EmbedderMismatch, IndexNotBuilt, StoreUnavailable
+from .errors import EmbedderMismatch, IndexNotBuilt, RagError, StoreUnavailable
 from .settings import Settings
 from .types import Chunk
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 _BATCH = 64
-LAYOUT = "chunks+sentences/1"  # bump when what is stored changes; older indexes must be rebuilt
+LAYOUT = "chunks+sentences/2"  # bump when what is stored changes; older indexes must be rebuilt
 
 
 def sentence_records(chunk: Chunk) -> list[tuple[str, str, str]]:
-    """(id, sentence, text to embed) for every sentence of a chunk; the title gives the sentence context."""
+    """(id, sentence, text to embed) for every sentence of a chunk.
+
+    The sentence is embedded alone: prefixing its article's title scored no better in retrieval (seed
+    set MRR 0.729 alone 0.743; bench set 0.812 / 0.833) and made the vectors unfit for verification.
+    """
     return [
-        (f"{chunk.id}:{n}", chunk.text[a:b], f"{chunk.title}. {chunk.text[a:b]}")
-        for n, (a, b) in enumerate(split_sentences(chunk.text))
+        (f"{chunk.id}:{n}", chunk.text[a:b], chunk.text[a:b]) for n, (a, b) in enumerate(split_sentences(chunk.text))
     ]
+
+
+@dataclass(frozen=True)
+class IndexProblems:
+    orphan_sentences: list[str]  # sentence ids whose chunk is not in the index
+    incomplete_chunks: list[str]  # chunk ids without all their sentences
+    chunks: int
+
+    def __bool__(self) -> bool:
+        return bool(self.orphan_sentences or self.incomplete_chunks)
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.incomplete_chunks)} of {self.chunks} chunks lack sentence vectors and "
+            f"{len(self.orphan_sentences)} sentence vectors have no chunk (an interrupted ingest)"
+        )
 
 
 @dataclass(frozen=True)
@@ -160,12 +181,13 @@ class ChunkStore:
         """Create the collection if needed; with `rebuild`, drop and recreate it (vectors only)."""
         client = self.client(create=True)
         if self.exists() and (rebuild or self.layout() != LAYOUT):
-            client.delete_collection(self.settings.collection_name)
+            for name in (self.settings.collection_name, self.settings.sentence_collection_name):
+                with contextlib.suppress(Exception):  # already gone (another machine may have deleted it)
+                    client.delete_collection(name)
             self._vectorstore = None
         if not self.exists():
-            names = {getattr(c, "name", c) for c in client.list_collections()}
-            if self.settings.sentence_collection_name in names:
-                client.delete_collection(self.settings.sentence_collection_name)
+            # get-or-create, sentences first: two machines starting on one server both end up with the same
+            # pair, and a sentence collection left by an interrupted creation is reused (`repair` tidies it)
             for name, metadata in (
                 (self.settings.sentence_collection_name, {"embedder": self.embedder}),
                 (
@@ -173,7 +195,7 @@ class ChunkStore:
                     {"embedder": self.embedder, "layout": LAYOUT, "revision": uuid.uuid4().hex},
                 ),
             ):
-                client.create_collection(
+                client.get_or_create_collection(
                     name=name, metadata=metadata, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
                 )
         self.check_embedder()
@@ -191,6 +213,17 @@ class ChunkStore:
     def stored_ids(self) -> set[str]:
         return set(self._collection().get(include=[])["ids"])
 
+    def stored_origins(self) -> dict[str, str]:
+        """Each stored chunk's origin (host and corpus folder; "" for chunks that do not say)."""
+        data = self._collection().get(include=["metadatas"])
+        return {
+            cid: str((meta or {}).get("origin", "")) for cid, meta in zip(data["ids"], data["metadatas"], strict=True)
+        }
+
+    def chunk_metadata(self) -> list[dict[str, Any]]:
+        """Every chunk's metadata (no text, no vector): what the index holds, article by article."""
+        return list(self._collection().get(include=["metadatas"])["metadatas"])
+
     def all_chunks(self) -> list[Chunk]:
         data = self._collection().get(include=["documents", "metadatas"])
         chunks = [Chunk.from_stored(doc, meta) for doc, meta in zip(data["documents"], data["metadatas"], strict=True)]
@@ -199,33 +232,82 @@ class ChunkStore:
     def write(
         self, add: list[Chunk], delete: Iterable[str], progress: Callable[[int, int], None] | None = None
     ) -> None:
-        """Delete stale chunk ids and add new chunks, embedding them in batches."""
+        """Delete stale chunk ids and add new chunks, embedding them in batches.
+
+        A chunk's row is the last thing written for it and the first removed, so whenever the process
+        stops, every chunk in the index has all its sentences; what an interruption can leave behind is
+        sentences without their chunk, which `repair` removes (and a rerun overwrites: ids are stable).
+        """
         delete = list(delete)
-        chunks, sentences = self._collection(), self._sentences()
-        for start in range(0, len(delete), _BATCH):
-            batch_ids = delete[start : start + _BATCH]
-            chunks.delete(ids=batch_ids)
-            sentences.delete(where={"chunk_id": {"$in": batch_ids}})
-        vectorstore = self.vectorstore()
-        if progress and add:
-            progress(0, len(add))
-        for start in range(0, len(add), _BATCH):
-            batch = add[start : start + _BATCH]
-            vectorstore.add_texts(
-                texts=[c.text for c in batch], metadatas=[c.metadata() for c in batch], ids=[c.id for c in batch]
-            )
-            records = [(c, r) for c in batch for r in sentence_records(c)]
-            if records:
-                sentences.add(
-                    ids=[r[0] for _, r in records],
-                    documents=[r[1] for _, r in records],
-                    embeddings=self.embeddings.embed_documents([r[2] for _, r in records]),  # type: ignore[arg-type]
-                    metadatas=[{"chunk_id": c.id, "article_id": c.article_id} for c, _ in records],
+        try:
+            chunks, sentences = self._collection(), self._sentences()
+            for start in range(0, len(delete), _BATCH):
+                batch_ids = delete[start : start + _BATCH]
+                chunks.delete(ids=batch_ids)
+                sentences.delete(where={"chunk_id": {"$in": batch_ids}})
+            vectorstore = self.vectorstore()
+            if progress and add:
+                progress(0, len(add))
+            for start in range(0, len(add), _BATCH):
+                batch = add[start : start + _BATCH]
+                records = [(c, r) for c in batch for r in sentence_records(c)]
+                if records:
+                    sentences.upsert(
+                        ids=[r[0] for _, r in records],
+                        documents=[r[1] for _, r in records],
+                        embeddings=self.embeddings.embed_documents([r[2] for _, r in records]),  # type: ignore[arg-type]
+                        metadatas=[
+                            {"chunk_id": c.id, "article_id": c.article_id, "origin": c.origin} for c, _ in records
+                        ],
+                    )
+                vectorstore.add_texts(  # an upsert: a chunk written by an interrupted run is simply rewritten
+                    texts=[c.text for c in batch], metadatas=[c.metadata() for c in batch], ids=[c.id for c in batch]
                 )
-            if progress:
-                progress(min(start + _BATCH, len(add)), len(add))
-        if add or delete:
-            self._bump_revision()
+                if progress:
+                    progress(min(start + _BATCH, len(add)), len(add))
+            if add or delete:
+                self._bump_revision()
+        except RagError:
+            raise
+        except Exception as e:  # the server went away, the disk filled up...
+            raise StoreUnavailable(
+                f"Writing to the index at {self.location} failed ({e.__class__.__name__}: {e}). What was written "
+                "is consistent; fix the cause and run `rag ingest` again to finish."
+            ) from e
+
+    # -- consistency ------------------------------------------------------------------------
+    def problems(self, origins: Iterable[str] | None = None) -> IndexProblems:
+        """What an interrupted write may have left: sentences whose chunk is missing, chunks missing sentences.
+
+        With `origins`, only orphan sentences of those origins count: on a shared server another machine's
+        ingest may be between writing a batch's sentences and its chunks.
+        """
+        data = self._collection().get(include=["documents"])
+        expected = {cid: len(split_sentences(doc)) for cid, doc in zip(data["ids"], data["documents"], strict=True)}
+        counts: dict[str, int] = {}
+        orphans: list[str] = []
+        mine = None if origins is None else set(origins)
+        stored = self._sentences().get(include=["metadatas"])
+        for sid, meta in zip(stored["ids"], stored["metadatas"], strict=True):
+            chunk_id = sid.rpartition(":")[0]
+            if chunk_id in expected:
+                counts[chunk_id] = counts.get(chunk_id, 0) + 1
+            elif mine is None or str((meta or {}).get("origin", "")) in mine:
+                orphans.append(sid)
+        incomplete = sorted(cid for cid, n in expected.items() if counts.get(cid, 0) != n)
+        return IndexProblems(orphan_sentences=orphans, incomplete_chunks=incomplete, chunks=len(expected))
+
+    def repair(self, origins: Iterable[str] | None = None) -> IndexProblems:
+        """Remove what an interrupted write left half-done; the next write adds the missing chunks again."""
+        found = self.problems(origins)
+        sentences = self._sentences()
+        for start in range(0, len(found.orphan_sentences), _BATCH * 8):
+            sentences.delete(ids=found.orphan_sentences[start : start + _BATCH * 8])
+        for start in range(0, len(found.incomplete_chunks), _BATCH):
+            batch_ids = found.incomplete_chunks[start : start + _BATCH]
+            self._collection().delete(ids=batch_ids)
+            sentences.delete(where={"chunk_id": {"$in": batch_ids}})
+        return found
 
     def embed_query(self, query: str) -> list[float]:
         return self.embeddings.embed_query(query)
@@ -237,19 +319,27 @@ class ChunkStore:
         results = self.vectorstore().similarity_search_by_vector_with_relevance_scores(vector, k=n)
         return [(Chunk.from_stored(doc.page_content, doc.metadata), 1.0 - float(dist)) for doc, dist in results]
 
-    def sentence_scores(self, vector: list[float], chunk_ids: list[str]) -> dict[str, list[float]]:
-        """Cosine similarity of a query vector to every stored sentence of the given chunks, in text order."""
+    def sentence_vectors(self, chunk_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """The stored sentence vectors of the given chunks: one row per sentence, in text order."""
+        chunk_ids = list(dict.fromkeys(chunk_ids))
         if not chunk_ids:
             return {}
-        data = self._sentences().get(where={"chunk_id": {"$in": list(chunk_ids)}}, include=["embeddings"])
-        query = np.asarray(vector, dtype=np.float32)
-        query /= np.linalg.norm(query) or 1.0
-        found: dict[str, dict[int, float]] = {}
+        data = self._sentences().get(where={"chunk_id": {"$in": chunk_ids}}, include=["embeddings"])
+        found: dict[str, dict[int, Any]] = {}
         for sid, stored in zip(data["ids"], data["embeddings"], strict=True):
             chunk_id, _, n = sid.rpartition(":")
-            v = np.asarray(stored, dtype=np.float32)
-            found.setdefault(chunk_id, {})[int(n)] = float(v @ query / (np.linalg.norm(v) or 1.0))
-        return {cid: [scores[n] for n in sorted(scores)] for cid, scores in found.items()}
+            found.setdefault(chunk_id, {})[int(n)] = stored
+        return {cid: np.asarray([rows[n] for n in sorted(rows)], dtype=np.float32) for cid, rows in found.items()}
+
+    def sentence_scores(self, vector: list[float], chunk_ids: list[str]) -> dict[str, list[float]]:
+        """Cosine similarity of a query vector to every stored sentence of the given chunks, in text order."""
+        query = np.asarray(vector, dtype=np.float32)
+        query /= np.linalg.norm(query) or 1.0
+        scores: dict[str, list[float]] = {}
+        for chunk_id, rows in self.sentence_vectors(chunk_ids).items():
+            norms = np.linalg.norm(rows, axis=1)
+            scores[chunk_id] = (rows @ query / np.where(norms == 0, 1.0, norms)).tolist()
+        return scores
 
     def sentence_search(self, vector: list[float], n: int) -> list[SentenceMatch]:
         """The n sentences nearest to a query vector, best first."""

@@ -19,6 +19,7 @@ class Article:
     publication: str = "unknown"
     source_path: str = ""
     content_hash: str = ""
+    origin: str = ""  # host and corpus folder it was loaded from (rag/corpus.py origin_of)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class Chunk:
     end: int
     index: int
     author: str = ""
+    source: str = ""  # the article's file, so the index alone can say what it holds
+    content_hash: str = ""  # the article's
+    origin: str = ""  # the article's
 
     def header(self) -> str:
         """The article's metadata as shown with the passage: title (date, author, publication)."""
@@ -63,6 +67,9 @@ class Chunk:
             end=int(meta.get("end", 0)),
             index=int(meta.get("index", 0)),
             author=str(meta.get("author", "")),
+            source=str(meta.get("source", "")),
+            content_hash=str(meta.get("content_hash", "")),
+            origin=str(meta.get("origin", "")),
         )
 
 
@@ -156,3 +163,4 @@ class IngestReport:
     removed: int
     unchanged: int
     skipped_files: list[str] = field(default_factory=list)
+    repaired: int = 0  # chunks an interrupted earlier run had left without sentences, written again

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,11 +95,25 @@ def _source_sentences(hit: Hit) -> list[str]:
     return [hit.chunk.header()] + [text[a:b] for a, b in split_sentences(text)]
 
 
-class Verifier:
-    """Attributes answer sentences to sources. Thread-safe; source sentence vectors are cached."""
+StoredVectors = Callable[[list[str]], dict[str, np.ndarray]]  # chunk ids -> their sentences' vectors
 
-    def __init__(self, embeddings: Embeddings, min_similarity: float, lexical_weight: float = 0.1) -> None:
+
+class Verifier:
+    """Attributes answer sentences to sources. Thread-safe; source sentence vectors are cached.
+
+    With `stored` (the store's sentence vectors by chunk id), a source's sentences are not embedded
+    again: the vectors the index holds for them are used, and only the answer and headers are embedded.
+    """
+
+    def __init__(
+        self,
+        embeddings: Embeddings,
+        min_similarity: float,
+        lexical_weight: float = 0.1,
+        stored: StoredVectors | None = None,
+    ) -> None:
         self.embeddings = embeddings
+        self.stored = stored
         self.min_similarity = min_similarity
         # added to the similarity, scaled by the share of the answer's distinctive words a sentence holds
         # (on the seed eval, 0.1 moved four answers' citations to the sentence holding the fact, one away)
@@ -116,12 +131,33 @@ class Verifier:
                     self._cache[text] = np.asarray(vector, dtype=np.float32)
             return np.stack([self._cache[t] for t in texts])
 
+    def _take_stored(self, sources: list[Hit]) -> None:
+        """Cache the stored vectors of the sources' sentences (when they match the text's sentences)."""
+        if self.stored is None:
+            return
+        with self._lock:
+            wanted = [h.chunk for h in sources if any(s not in self._cache for s in _source_sentences(h)[1:])]
+        if not wanted:
+            return
+        found = self.stored([c.id for c in wanted])
+        with self._lock:
+            if len(self._cache) > _CACHE_LIMIT:
+                self._cache.clear()
+            for chunk in wanted:
+                rows = found.get(chunk.id)
+                spans = split_sentences(chunk.text)
+                if rows is None or len(rows) != len(spans):  # an index of another layout: embed instead
+                    continue
+                for (a, b), row in zip(spans, rows, strict=True):
+                    self._cache.setdefault(chunk.text[a:b], np.asarray(row, dtype=np.float32))
+
     def verify(self, answer: str, sources: list[Hit]) -> Verified:
         spans = split_sentences(answer)
         sentences = [MARKER.sub("", answer[a:b]).strip() for a, b in spans]
         keep = [i for i, s in enumerate(sentences) if re.search(r"\w", s)]
         if not keep or not sources:
             return Verified(text=MARKER.sub("", answer).strip(), supports=[])
+        self._take_stored(sources)
         per_source = [_source_sentences(h) for h in sources]
         flat = [(i, s) for i, group in enumerate(per_source) for s in group]
         source_vectors = self._vectors([s for _, s in flat])

@@ -42,7 +42,19 @@ def test_the_report_names_the_floor_and_how_close_the_pipeline_comes() -> None:
     }  # fmt: skip
     text = bench_markdown(results)
     assert "AMD EPYC" in text and "prefill 125.0 tokens/s" in text
-    assert "runs at 80% of the floor" in text  # 100 tokens/s against 125
+    assert "runs at 80% of that floor" in text  # 100 tokens/s against 125
+    assert "Paired floor" not in text  # no answer was paired with a bare eval
+
+
+def test_the_paired_floor_weighs_each_answer_by_its_tokens() -> None:
+    # answer 1: 100 tokens in 1000 ms, its bare eval 800 ms; answer 2: 300 tokens in 2000 ms, bare 2200 ms
+    first = record(3000, 1200, 1000, 1800) | {"floor_prefill_tokens": 100, "floor_prefill_ms": 800}
+    second = record(4000, 2500, 2000, 1800, tokens=300) | {"floor_prefill_tokens": 300, "floor_prefill_ms": 2200}
+    summary = summarize([first, second, record(3000, 1200, 1000, 1800)])  # the third was not paired
+    assert summary["paired_floor_prefill_tokens_per_s"] == round(1000 * 400 / 3000, 1)
+    assert summary["prefill_share_of_paired_floor"] == round((400 / 3000) / (400 / 3000), 3)
+    faster = summarize([first])  # our 100 tokens/s against the bare 125
+    assert faster["prefill_share_of_paired_floor"] == 0.8
 
 
 def test_the_bench_corpus_is_the_seed_articles_plus_the_listed_ones(tmp_path: Path) -> None:

@@ -9,20 +9,24 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.answer import Pipeline
+from rag.chunking import split_sentences
 from rag.embeddings import E5Embeddings
 from rag.errors import StoreUnavailable
 from rag.ingest import ingest
+from rag.library import list_articles
 from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.verify import Verifier
 from tests.conftest import free_port
-from tests.fakes import scripted
+from tests.fakes import HashEmbeddings, scripted
 
 pytestmark = pytest.mark.slow
 
@@ -32,37 +36,46 @@ def _chroma_bin() -> str:
     return str(candidate) if candidate.exists() else (shutil.which("chroma") or "chroma")
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    log = (data / "server.log").open("w")
+def _start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
+    """`chroma run` on `data`, once it answers its heartbeat."""
+    log = (data / "server.log").open("ab")
     proc = subprocess.Popen(
         [_chroma_bin(), "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"chroma server did not start: {(data / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
+    log.close()
+    deadline = time.monotonic() + 60
+    while True:
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2) as response:
+                if response.status == 200:
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            raise RuntimeError(f"chroma server did not start: {(data / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.3)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    proc = _start_server(tmp_path_factory.mktemp("chroma-server"), port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
 
 
 @pytest.fixture(params=["persistent", "server"])
@@ -91,15 +104,108 @@ class TestStoreContract:
             store_settings,
             HybridRetriever(store_settings, store),
             chat,
-            Verifier(embeddings, store_settings.min_support),
+            Verifier(embeddings, store_settings.min_support, stored=store.sentence_vectors),
         )
         answer = pipeline.ask("Quanto è costata la conversione dello stabilimento di Douai?")
         assert not answer.abstained
         assert "550 milioni" in answer.sources[0].text
         assert "550 milioni" in str(chat.prompts[-1][-1].content)
+        # the vectors the verifier reuses are the sentences' own, in text order
+        chunk = answer.sources[0]
+        rows = store.sentence_vectors([chunk.id])[chunk.id]
+        sentences = [chunk.text[a:b] for a, b in split_sentences(chunk.text)]
+        assert np.allclose(rows, np.asarray(embeddings.embed_documents(sentences)), atol=1e-4)
 
 
 def test_unreachable_server_names_the_problem_and_the_fix(settings: Settings) -> None:
     dead = settings.model_copy(update={"chroma_url": f"http://127.0.0.1:{free_port()}"})
     with pytest.raises(StoreUnavailable, match="unset RAG_CHROMA_URL"):
         ChunkStore(dead, E5Embeddings()).dense_search("Douai", 3)
+
+
+def test_two_indexes_on_one_server_keep_their_own_chunks(
+    settings: Settings, chroma_server: str, tmp_path: Path
+) -> None:
+    other_corpus = tmp_path / "other"
+    other_corpus.mkdir()
+    first_article = sorted(settings.corpus[0].glob("*.md"))[0]
+    shutil.copy(first_article, other_corpus / first_article.name)
+    a = settings.model_copy(update={"chroma_url": chroma_server, "index": tmp_path / "index-a"})
+    b = settings.model_copy(
+        update={"chroma_url": chroma_server, "index": tmp_path / "index-b", "corpus": (other_corpus,)}
+    )
+    first = ingest(a, ChunkStore(a, HashEmbeddings()))
+    second = ingest(b, ChunkStore(b, HashEmbeddings()))
+    assert first.articles == 2 and second.articles == 1 and second.added == second.chunks  # nothing shared
+    assert len(ChunkStore(a, HashEmbeddings()).stored_ids()) == first.chunks  # b did not remove a's chunks
+    assert len(ChunkStore(b, HashEmbeddings()).stored_ids()) == second.chunks
+
+
+class _KillsServer(HashEmbeddings):
+    """Stops the Chroma server when asked for its `at`-th batch of embeddings."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], at: int) -> None:
+        super().__init__()
+        self.proc, self.at, self.batches = proc, at, 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.batches += 1
+        if self.batches == self.at:
+            _stop(self.proc)
+        return super().embed_documents(texts)
+
+
+def test_a_server_lost_mid_ingest_is_named_and_the_next_ingest_finishes(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rag.store._BATCH", 4)  # several batches from the two seed articles
+    data = tmp_path / "server"
+    data.mkdir()
+    port = free_port()
+    served = settings.model_copy(update={"chroma_url": f"http://127.0.0.1:{port}"})
+    proc = _start_server(data, port)
+    try:
+        with pytest.raises(StoreUnavailable, match="run `rag ingest` again"):
+            # batches embed their sentences, then their chunks: the 4th call is the second batch's chunks
+            ingest(served, ChunkStore(served, _KillsServer(proc, at=4)))
+        proc = _start_server(data, port)
+        store = ChunkStore(served, HashEmbeddings())
+        assert len(store.stored_ids()) > 0  # what was written before the server went is there
+        assert not store.problems().incomplete_chunks  # and every chunk in it is whole
+        report = ingest(served, store)
+        clean = settings.model_copy(update={"index": tmp_path / "clean"})
+        expected = ingest(clean, ChunkStore(clean, HashEmbeddings()))
+        assert report.chunks == expected.chunks and 0 < report.added < expected.chunks
+        assert store.stored_ids() == ChunkStore(clean, HashEmbeddings()).stored_ids() and not store.problems()
+    finally:
+        _stop(proc)
+
+
+def test_machines_sharing_a_namespace_each_prune_only_their_own_articles(
+    settings: Settings, chroma_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    articles = sorted(settings.corpus[0].glob("*.md"))
+    folders = []
+    for n, article in enumerate(articles):
+        folder = tmp_path / f"machine-{n}"
+        folder.mkdir()
+        shutil.copy(article, folder / article.name)
+        folders.append(folder)
+    shared = [
+        settings.model_copy(
+            update={"chroma_url": chroma_server, "collection": "newsroom", "corpus": (f,), "index": tmp_path / f"i{n}"}
+        )
+        for n, f in enumerate(folders)
+    ]
+    monkeypatch.setattr("rag.store._BATCH", 2)  # many small writes, interleaved between the two
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda s: ingest(s, ChunkStore(s, HashEmbeddings())), shared))
+    store = ChunkStore(shared[0], HashEmbeddings())
+    assert len(store.stored_ids()) == sum(r.chunks for r in reports) and not store.problems()
+    assert {e.id for e in list_articles(store)} == {a.stem for a in articles}
+
+    (folders[0] / articles[0].name).unlink()  # the first machine drops its article...
+    (folders[0] / "nuovo.md").write_text("---\ntitle: Nuovo\n---\n\nUn articolo nuovo su Douai e Renault.\n")
+    again = ingest(shared[0], store)
+    assert again.removed == reports[0].chunks  # ...and only its own chunks go
+    assert {e.id for e in list_articles(store)} == {"nuovo", articles[1].stem}

@@ -208,3 +208,41 @@ def test_the_language_of_a_long_file_is_read_from_its_opening(tmp_path: Path) ->
     article = read_article(path)
     assert len(article.text) > 100_000
     assert article.language == "it"
+
+
+def test_the_same_text_under_two_names_is_loaded_once_and_the_other_named(tmp_path: Path) -> None:
+    seed = next(iter(SEED_CORPUS.glob("*.md")))
+    shutil.copy(seed, tmp_path / "a.md")
+    shutil.copy(seed, tmp_path / "b-copia.md")
+    result = load_corpus([tmp_path])
+    assert [a.id for a in result.articles] == ["a"]
+    assert "b-copia.md: same text as" in result.skipped[0] and "a.md" in result.skipped[0]
+
+
+def test_a_folder_that_cannot_be_listed_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    shutil.copy(next(iter(SEED_CORPUS.glob("*.md"))), tmp_path / "a.md")
+    (tmp_path / "private").mkdir()
+    real_walk = os.walk
+
+    def walk(top, onerror=None):  # as os.walk does for a folder it may not list (root ignores chmod)
+        for root, dirs, files in real_walk(top, onerror=onerror):
+            if Path(root).name == "private":
+                onerror(PermissionError(13, "Permission denied", root))
+                continue
+            yield root, dirs, files
+
+    monkeypatch.setattr("rag.corpus.os.walk", walk)
+    result = load_corpus([tmp_path])
+    assert [a.id for a in result.articles] == ["a"] and result.unreadable == [tmp_path / "private"]
+    assert "private: folder cannot be read" in result.skipped[0]
+
+
+def test_each_article_records_the_machine_and_folder_it_came_from(tmp_path: Path) -> None:
+    import socket
+
+    (tmp_path / "sub").mkdir()
+    shutil.copy(next(iter(SEED_CORPUS.glob("*.md"))), tmp_path / "sub" / "a.md")
+    (article,) = load_corpus([tmp_path]).articles
+    assert article.origin == f"{socket.gethostname()}:{tmp_path.resolve()}"

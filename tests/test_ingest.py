@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import EmbedderMismatch, IndexNotBuilt
+from rag.errors import CorpusError, EmbedderMismatch, IndexNotBuilt
 from rag.ingest import ingest, read_manifest
 from rag.settings import Settings
 from rag.store import ChunkStore
@@ -81,3 +81,70 @@ def test_rebuild_keeps_articles_and_feedback(settings: Settings, corpus_dir: Pat
     ingest(settings, ChunkStore(settings, HashEmbeddings()), rebuild=True)
     assert sorted(p.name for p in corpus_dir.iterdir()) == before
     assert settings.feedback_path.read_text() == '{"vote": "up"}\n'
+
+
+def test_what_an_interrupted_write_leaves_is_found_and_redone(settings: Settings) -> None:
+    store = ChunkStore(settings, HashEmbeddings())
+    clean = ingest(settings, store)
+    assert not store.problems()
+    chunks = store.all_chunks()
+    sentences = store._sentences()
+    # a chunk whose sentences were not all written, and sentences whose chunk was not
+    sentences.delete(ids=[f"{chunks[0].id}:0"])
+    store._collection().delete(ids=[chunks[1].id])
+    found = store.problems()
+    assert found.incomplete_chunks == [chunks[0].id]
+    assert len(found.orphan_sentences) == len(store.sentence_vectors([chunks[1].id])[chunks[1].id])
+    assert "1 of" in found.describe()
+
+    again = ingest(settings, store)
+    assert not store.problems()
+    assert again.repaired == 1 and again.added == 2 and again.chunks == clean.chunks
+    assert store.stored_ids() == {c.id for c in chunks}
+
+
+def test_the_article_list_comes_from_the_index_not_the_manifest(settings: Settings) -> None:
+    from rag.library import list_articles
+
+    store = ChunkStore(settings, HashEmbeddings())
+    assert list_articles(store) == []  # before the first ingest
+    report = ingest(settings, store)
+    settings.manifest_path.unlink()  # as if the ingest had been killed before writing it
+    entries = list_articles(store)
+    assert sum(e.chunks for e in entries) == report.chunks and len(entries) == report.articles
+    assert all(e.source.endswith(".md") and e.content_hash for e in entries)
+
+
+def test_a_corpus_with_nothing_loadable_is_an_error_naming_why(settings: Settings, tmp_path: Path) -> None:
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    (empty / "vuoto.md").write_text("  \n")
+    bare = settings.model_copy(update={"corpus": (empty,), "index": tmp_path / "fresh"})
+    with pytest.raises(CorpusError, match=r"vuoto\.md.*nothing to index"):
+        ingest(bare, ChunkStore(bare, HashEmbeddings()))
+
+
+def test_articles_in_a_folder_that_cannot_be_read_stay_indexed(
+    settings: Settings, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    private = corpus_dir / "private"
+    private.mkdir()
+    first = sorted(corpus_dir.glob("*.md"))[0]
+    first.rename(private / first.name)
+    store = ChunkStore(settings, HashEmbeddings())
+    before = ingest(settings, store)
+    real_walk = os.walk
+
+    def walk(top, onerror=None):
+        for root, dirs, files in real_walk(top, onerror=onerror):
+            if Path(root).name == "private":
+                onerror(PermissionError(13, "Permission denied", root))
+                continue
+            yield root, dirs, files
+
+    monkeypatch.setattr("rag.corpus.os.walk", walk)
+    after = ingest(settings, store)
+    assert after.removed == 0 and len(store.stored_ids()) == before.chunks
+    assert any("cannot be read" in line for line in after.skipped_files)

@@ -37,3 +37,15 @@ def test_bm25_ranks_the_stemmed_match_first() -> None:
     en_scores = index.scores(analyze("Which plants?", ["it", "en"]))
     assert max(range(3), key=en_scores.__getitem__) == 2
     assert index.scores(analyze("550", ["it", "en"]))[0] > 0
+
+
+def test_analysis_in_several_threads_at_once_gives_what_one_thread_gives() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [
+        f"Gli stabilimenti producevano veicoli elettrici {n} the factories were producing cars" for n in range(400)
+    ]
+    alone = [analyze(t, ("it", "en")) for t in texts]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda t: analyze(t, ("it", "en")), texts))
+    assert together == alone

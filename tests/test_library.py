@@ -39,10 +39,10 @@ def upload(tmp_path: Path, name: str, text: str | bytes) -> Path:
 
 
 def test_an_added_article_is_listed_stored_and_searchable(service: Service, tmp_path: Path) -> None:
-    before = {e.id for e in list_articles(service.settings)}
+    before = {e.id for e in list_articles(service.store)}
     added = add_article(service.settings, service.store, upload(tmp_path, "biblioteca.md", ARTICLE))
     assert added.path.parent == service.settings.corpus[0] and added.path.read_text() == ARTICLE
-    entries = {e.id: e for e in list_articles(service.settings)}
+    entries = {e.id: e for e in list_articles(service.store)}
     assert set(entries) == before | {"biblioteca"}
     assert entries["biblioteca"].chunks == added.chunks >= 1 and entries["biblioteca"].date == "2026-03-01"
     hits = service.retriever.search("Quando riaprirà la biblioteca civica di Douai?")
@@ -71,7 +71,7 @@ def test_a_name_already_taken_gets_a_new_one(service: Service, tmp_path: Path) -
     other = ARTICLE.replace("12 milioni", "15 milioni").replace("riapre", "riapre davvero")
     added = add_article(service.settings, service.store, upload(tmp_path, "biblioteca.md", other))
     assert added.path.name == "biblioteca-2.md" and added.article.id == "biblioteca-2"
-    assert {"biblioteca", "biblioteca-2"} <= {e.id for e in list_articles(service.settings)}
+    assert {"biblioteca", "biblioteca-2"} <= {e.id for e in list_articles(service.store)}
 
 
 @pytest.mark.parametrize(
@@ -87,10 +87,10 @@ def test_bad_uploads_are_refused_with_the_reason_and_change_nothing(
     service: Service, tmp_path: Path, name: str, content: bytes, message: str
 ) -> None:
     files = sorted(service.settings.corpus[0].iterdir())
-    before = list_articles(service.settings)
+    before = list_articles(service.store)
     with pytest.raises(CorpusError, match=message):
         add_article(service.settings, service.store, upload(tmp_path, name, content))
-    assert sorted(service.settings.corpus[0].iterdir()) == files and list_articles(service.settings) == before
+    assert sorted(service.settings.corpus[0].iterdir()) == files and list_articles(service.store) == before
 
 
 def test_an_upload_over_the_size_limit_is_refused_and_not_copied(service: Service, tmp_path: Path) -> None:
@@ -105,11 +105,11 @@ def test_an_upload_over_the_size_limit_is_refused_and_not_copied(service: Servic
 def test_names_the_corpus_loader_skips_are_renamed(service: Service, tmp_path: Path, name: str, stored: str) -> None:
     added = add_article(service.settings, service.store, upload(tmp_path, name, ARTICLE))
     assert added.path.name == stored and added.chunks >= 1
-    assert added.article.id in {e.id for e in list_articles(service.settings)}
+    assert added.article.id in {e.id for e in list_articles(service.store)}
 
 
 def test_a_front_matter_id_already_taken_is_refused(service: Service, tmp_path: Path) -> None:
-    taken = list_articles(service.settings)[0].id
+    taken = list_articles(service.store)[0].id
     text = ARTICLE.replace("---\ntitle:", f"---\nid: {taken}\ntitle:", 1)
     with pytest.raises(CorpusError, match=f"declares id '{taken}'"):
         add_article(service.settings, service.store, upload(tmp_path, "altro.md", text))
@@ -127,16 +127,16 @@ def test_a_failed_ingest_leaves_the_corpus_as_it_was(
     with pytest.raises(CorpusError, match=r"Indexing 'biblioteca.md' failed \(OSError: disk full\).*rag ingest"):
         add_article(service.settings, service.store, upload(tmp_path, "biblioteca.md", ARTICLE))
     assert sorted(service.settings.corpus[0].iterdir()) == files
-    first = list_articles(service.settings)[0]
+    first = list_articles(service.store)[0]
     with pytest.raises(CorpusError, match="The file is back at"):
         remove_article(service.settings, service.store, first.id)
     assert sorted(service.settings.corpus[0].iterdir()) == files
 
 
 def test_the_last_article_can_be_removed(service: Service) -> None:
-    for entry in list_articles(service.settings):
+    for entry in list_articles(service.store):
         remove_article(service.settings, service.store, entry.id)
-    assert list_articles(service.settings) == [] and service.store.all_chunks() == []
+    assert list_articles(service.store) == [] and service.store.all_chunks() == []
     assert len(list((service.settings.index_dir / "removed").iterdir())) == 2
 
 
@@ -145,7 +145,7 @@ def test_removing_an_article_drops_its_chunks_and_keeps_its_file(service: Servic
     entry, kept = remove_article(service.settings, service.store, "biblioteca")
     assert entry.title == "La biblioteca civica di Douai riapre"
     assert kept.read_text() == ARTICLE and kept.parent == service.settings.index_dir / "removed"
-    assert "biblioteca" not in {e.id for e in list_articles(service.settings)}
+    assert "biblioteca" not in {e.id for e in list_articles(service.store)}
     assert all(c.article_id != "biblioteca" for c in service.store.all_chunks())
     assert all(h.chunk.article_id != "biblioteca" for h in service.retriever.search("biblioteca civica di Douai"))
 

@@ -67,3 +67,19 @@ def test_bad_settings_are_rejected_with_the_field_named() -> None:
         Settings(chunk_size=100, chunk_overlap=100)
     with pytest.raises(pydantic.ValidationError, match="k"):
         Settings(k=0)
+
+
+def test_every_index_on_a_shared_server_has_its_own_collection(tmp_path: Path) -> None:
+    server = "http://127.0.0.1:8000"
+    a = Settings(chroma_url=server, index=tmp_path / "a")
+    b = Settings(chroma_url=server, index=tmp_path / "b")
+    assert a.collection_name != b.collection_name and a.collection_name.startswith("articles-")
+    assert Settings(chroma_url=server, index=tmp_path / "a").collection_name == a.collection_name  # stable
+    assert Settings(index=tmp_path / "a").collection_name == "articles"  # a local index has its own folder
+    shared = Settings(chroma_url=server, index=tmp_path / "a", collection="newsroom")
+    assert shared.collection_name == "newsroom" and shared.sentence_collection_name == "newsroom-sentences"
+
+
+def test_a_collection_name_chroma_would_refuse_is_a_settings_error() -> None:
+    with pytest.raises(ValueError, match="not a collection name"):
+        Settings(collection="a b")

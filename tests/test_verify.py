@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from rag.chunking import split_sentences
 from rag.types import Chunk, Hit
 from rag.verify import Verifier, numbers_in
 from tests.fakes import HashEmbeddings
@@ -125,3 +128,32 @@ def test_an_answer_mostly_unsupported_is_not_supported_even_with_one_sentence_th
     ramble = "Il consiglio dell'Alleanza si è riunito a Douai. Le zebre volano. Tu mi aiuti. Il mare è blu."
     verified = VERIFIER.verify(ramble, SOURCES)
     assert verified.markers() == [1] and not verified.supported
+
+
+def test_stored_sentence_vectors_are_used_instead_of_embedding_the_sources_again() -> None:
+    fresh, reused = HashEmbeddings(), HashEmbeddings()
+    plain = Verifier(fresh, min_similarity=0.3)
+
+    def stored(chunk_ids: list[str]) -> dict[str, np.ndarray]:
+        out = {}
+        for hit in SOURCES:
+            if hit.chunk.id in chunk_ids:
+                text = hit.chunk.text
+                out[hit.chunk.id] = np.asarray(
+                    HashEmbeddings().embed_documents([text[a:b] for a, b in split_sentences(text)])
+                )
+        return out
+
+    answer = "La riconversione è costata 550 milioni di euro [2]."
+    with_store = Verifier(reused, min_similarity=0.3, stored=stored).verify(answer, SOURCES)
+    without = plain.verify(answer, SOURCES)
+    assert with_store == without and with_store.supported
+    assert fresh.calls == 1 + 1 + 4  # the answer, the (shared) header, four sentences
+    assert reused.calls == 1 + 1  # the answer and the header only
+
+
+def test_stored_vectors_that_do_not_match_the_text_are_ignored() -> None:
+    embeddings = HashEmbeddings()
+    verifier = Verifier(embeddings, min_similarity=0.3, stored=lambda ids: {i: np.zeros((1, 256)) for i in ids})
+    assert verifier.verify("La riconversione è costata 550 milioni di euro [2].", SOURCES).supported
+    assert embeddings.calls == 1 + 1 + 4  # one row for two sentences: another layout, so everything is embedded

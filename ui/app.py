@@ -142,7 +142,7 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
                 )
                 passages = gr.Slider(1, 10, value=settings.k, step=1, label="Passaggi recuperati / Passages retrieved")
         with gr.Tab("Articoli / Articles", id="articles"):
-            table = gr.HTML(articles_table(list_articles(settings)), elem_id="articles-table")
+            table = gr.HTML(articles_table(list_articles(service.store)), elem_id="articles-table")
             limit = f"max {settings.upload_max_bytes / 1_000_000:.1f} MB"
             upload = gr.File(
                 label=f"Carica un articolo / Upload an article (.md, .txt, .html; {limit})",
@@ -153,7 +153,7 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
             )
             with gr.Row():
                 chosen = gr.Dropdown(
-                    choices=article_choices(settings), label="Articolo / Article", scale=4, elem_id="remove-choice"
+                    choices=article_choices(service), label="Articolo / Article", scale=4, elem_id="remove-choice"
                 )
                 remove = gr.Button("Rimuovi / Remove", variant="stop", scale=1, elem_id="remove")
             library_status = gr.Markdown("", elem_id="articles-status")
@@ -168,8 +168,8 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
             record_feedback(settings.feedback_path, remembered, int(index) // 2, data.liked is True)
 
         def refreshed(message: str) -> tuple[str, str, Any, None]:
-            choices = gr.Dropdown(choices=article_choices(settings), value=None)
-            return message, articles_table(list_articles(settings)), choices, None
+            choices = gr.Dropdown(choices=article_choices(service), value=None)
+            return message, articles_table(list_articles(service.store)), choices, None
 
         def on_upload(path: str | None, progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any, None]:  # noqa: B008 - Gradio's progress idiom
             return refreshed(upload_article(service, path, lambda f, d: progress(f, desc=d)))
@@ -190,7 +190,7 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
         remove.click(on_remove, [chosen], library, api_name="remove_article", concurrency_id="llm")
 
         def current_library() -> tuple[str, Any]:  # another reader may have changed it since the page was built
-            return articles_table(list_articles(settings)), gr.Dropdown(choices=article_choices(settings))
+            return articles_table(list_articles(service.store)), gr.Dropdown(choices=article_choices(service))
 
         demo.load(current_library, None, [table, chosen], api_visibility="private")
     demo.queue(default_concurrency_limit=1)

@@ -10,12 +10,11 @@ from typing import Any
 from rag.errors import RagError
 from rag.library import add_article, list_articles, remove_article
 from rag.service import Service
-from rag.settings import Settings
 from ui.render import article_text
 
 
-def article_choices(settings: Settings) -> list[tuple[str, str]]:
-    return [(f"{e.title} ({e.id})", e.id) for e in list_articles(settings)]
+def article_choices(service: Service) -> list[tuple[str, str]]:
+    return [(f"{e.title} ({e.id})", e.id) for e in list_articles(service.store)]
 
 
 def upload_article(service: Service, path: str | None, progress: Callable[[float, str], Any] | None = None) -> str:
