@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
 import snowballstemmer
 
 from .textutil import strip_accents
@@ -88,28 +89,52 @@ def analyze(text: str, languages: Sequence[str]) -> list[str]:
 
 
 class BM25Index:
-    """Okapi BM25 over pre-analyzed documents. Scores are non-negative."""
+    """Okapi BM25 over pre-analyzed documents, with an inverted index: a query costs the postings of its
+    terms, not a pass over every document. Scores are non-negative.
+
+    Example: docs [["douai", "renault"], ["ford"]] -> postings {"douai": [0], "renault": [0], "ford": [1]}
+    """
 
     def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
         self.k1, self.b = k1, b
-        self.tfs = [Counter(doc) for doc in documents]
-        self.lengths = [len(doc) for doc in documents]
-        self.avg_length = (sum(self.lengths) / len(self.lengths)) if self.lengths else 0.0
-        df: Counter[str] = Counter()
-        for tf in self.tfs:
-            df.update(tf.keys())
-        n = len(documents)
-        self.idf = {term: math.log(1 + (n - f + 0.5) / (f + 0.5)) for term, f in df.items()}
+        self.size = len(documents)
+        lengths = np.fromiter((len(doc) for doc in documents), dtype=np.float32, count=self.size)
+        avg_length = float(lengths.mean()) if self.size else 0.0
+        # the length part of BM25's denominator, per document
+        self._norm = k1 * (1 - b + b * lengths / (avg_length or 1.0))
+        postings: dict[str, tuple[list[int], list[int]]] = {}
+        for n, doc in enumerate(documents):
+            for term, freq in Counter(doc).items():
+                docs, freqs = postings.setdefault(term, ([], []))
+                docs.append(n)
+                freqs.append(freq)
+        self._postings = {
+            term: (np.asarray(docs, dtype=np.int32), np.asarray(freqs, dtype=np.float32))
+            for term, (docs, freqs) in postings.items()
+        }
+        self.idf = {
+            term: math.log(1 + (self.size - len(docs) + 0.5) / (len(docs) + 0.5))
+            for term, (docs, _) in self._postings.items()
+        }
+
+    def score_array(self, query_terms: Sequence[str]) -> np.ndarray:
+        scores = np.zeros(self.size, dtype=np.float32)
+        for term in dict.fromkeys(query_terms):
+            if term in self._postings:
+                docs, freqs = self._postings[term]
+                scores[docs] += self.idf[term] * freqs * (self.k1 + 1) / (freqs + self._norm[docs])
+        return scores
 
     def scores(self, query_terms: Sequence[str]) -> list[float]:
-        terms = list(dict.fromkeys(query_terms))
-        out = []
-        for tf, length in zip(self.tfs, self.lengths, strict=True):
-            norm = self.k1 * (1 - self.b + self.b * length / (self.avg_length or 1))
-            score = 0.0
-            for term in terms:
-                freq = tf.get(term)
-                if freq:
-                    score += self.idf[term] * freq * (self.k1 + 1) / (freq + norm)
-            out.append(score)
-        return out
+        """Every document's score, in document order."""
+        return [float(x) for x in self.score_array(query_terms)]
+
+    def top(self, query_terms: Sequence[str], n: int) -> list[tuple[int, float]]:
+        """The n best-scoring documents with a positive score, best first (ties: lower index first)."""
+        scores = self.score_array(query_terms)
+        hits = np.flatnonzero(scores > 0)
+        if len(hits) > n:  # the n best, and any tied with the last of them, so ties break by index below
+            kth = scores[hits[np.argpartition(-scores[hits], n - 1)[n - 1]]]
+            hits = hits[scores[hits] >= kth]
+        order = sorted(hits.tolist(), key=lambda i: (-scores[i], i))[:n]
+        return [(i, float(scores[i])) for i in order]

@@ -31,6 +31,7 @@ class _KeywordSide:
     chunks: dict[str, Chunk]
     ids: list[str]
     index: BM25Index
+    terms: dict[str, list[str]]  # each chunk's analyzed terms, reused when the index changes
 
 
 def balance_by_language(scores: dict[str, float], language: dict[str, str]) -> dict[str, float]:
@@ -59,19 +60,17 @@ class HybridRetriever:
         revision = self.store.revision()
         with self._lock:
             if self._keyword is None or self._keyword.revision != revision:
-                chunks = self.store.all_chunks()
-                index = BM25Index([analyze(f"{c.title}\n{c.text}", [_lang(c.language)]) for c in chunks])
-                self._keyword = _KeywordSide(revision, {c.id: c for c in chunks}, [c.id for c in chunks], index)
+                chunks = sorted(self.store.all_chunks(), key=lambda c: c.id)  # ties rank by id
+                # a chunk's terms depend only on it: analyze just the chunks this side has not seen
+                known = self._keyword.terms if self._keyword is not None else {}
+                terms = {c.id: known.get(c.id) or analyze(f"{c.title}\n{c.text}", [_lang(c.language)]) for c in chunks}
+                index = BM25Index([terms[c.id] for c in chunks])
+                self._keyword = _KeywordSide(revision, {c.id: c for c in chunks}, [c.id for c in chunks], index, terms)
             return self._keyword
 
     def keyword_search(self, question: str, n: int) -> list[tuple[Chunk, float]]:
         side = self._keyword_side()
-        scores = side.index.scores(analyze(question, QUERY_LANGUAGES))
-        ranked = sorted(
-            ((side.chunks[cid], score) for cid, score in zip(side.ids, scores, strict=True) if score > 0),
-            key=lambda pair: (-pair[1], pair[0].id),
-        )
-        return ranked[:n]
+        return [(side.chunks[side.ids[i]], score) for i, score in side.index.top(analyze(question, QUERY_LANGUAGES), n)]
 
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         """The top-k chunks for the question, best first."""

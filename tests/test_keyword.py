@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from rag.keyword import BM25Index, analyze, tokenize
 
 
@@ -49,3 +51,32 @@ def test_analysis_in_several_threads_at_once_gives_what_one_thread_gives() -> No
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda t: analyze(t, ("it", "en")), texts))
     assert together == alone
+
+
+def test_the_inverted_index_scores_like_a_pass_over_every_document() -> None:
+    import math
+    from collections import Counter
+
+    docs = [
+        analyze(t, ["it"]) for t in ["Renault e Ford a Douai", "Ford Puma elettrica", "Douai Douai Ampere", "Nissan"]
+    ]
+    index = BM25Index(docs)
+    query = analyze("Ford Douai", ["it"])
+    avg = sum(map(len, docs)) / len(docs)
+    expected = []
+    for doc in docs:  # Okapi BM25 written out, k1 1.2, b 0.75
+        tf, score = Counter(doc), 0.0
+        for term in dict.fromkeys(query):
+            df = sum(term in d for d in docs)
+            idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
+            if tf[term]:
+                score += idf * tf[term] * 2.2 / (tf[term] + 1.2 * (0.25 + 0.75 * len(doc) / avg))
+        expected.append(score)
+    assert index.scores(query) == pytest.approx(expected, rel=1e-5)
+    assert [i for i, _ in index.top(query, 2)] == sorted(range(3), key=lambda i: -expected[i])[:2]
+    assert all(i != 3 for i, _ in index.top(query, 10))  # no shared term, no hit
+
+
+def test_ties_at_the_cut_go_to_the_lower_index() -> None:
+    index = BM25Index([["ford"], ["ford"], ["ford"], ["nissan"]])
+    assert [i for i, _ in index.top(["ford"], 2)] == [0, 1]
