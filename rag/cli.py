@@ -54,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("articles", help="list the indexed articles")
     _shared_options(p)
 
-    p = sub.add_parser("add", help="add article files (.md, .txt, .html) to the corpus and index them")
-    p.add_argument("files", nargs="+", type=Path, help="article files")
+    p = sub.add_parser(
+        "add", help="add article files (.md, .txt, .html) or news page URLs to the corpus and index them"
+    )
+    p.add_argument("files", nargs="+", help="article files or http(s):// addresses of news pages")
     _shared_options(p)
 
     p = sub.add_parser("remove", help="remove an article from the index (its file moves to <index>/removed/)")
@@ -187,18 +189,30 @@ def cmd_articles(args: argparse.Namespace, settings: Any) -> int:
 
 
 def cmd_add(args: argparse.Namespace, settings: Any) -> int:
-    from .library import add_article
+    from .library import add_article, add_url
     from .service import build_service
 
     service = build_service(settings)
     failed = 0
-    for path in args.files:
-        if not path.is_file():
+    for item in args.files:
+        is_url = item.startswith(("http://", "https://"))
+        path = Path(item)
+        if not is_url and path.is_dir():
+            print(
+                f"error: {path} is a folder: add its files ({path}/*.md) or run rag ingest --corpus {path}",
+                file=sys.stderr,
+            )
+            failed += 1
+            continue
+        if not is_url and not path.is_file():
             print(f"error: {path}: no such file", file=sys.stderr)
             failed += 1
             continue
         try:
-            added = add_article(settings, service.store, path, progress=_progress_bar("embedding"))
+            if is_url:
+                added = add_url(settings, service.store, item, progress=_progress_bar("embedding"))
+            else:
+                added = add_article(settings, service.store, path, progress=_progress_bar("embedding"))
         except RagError as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1

@@ -145,46 +145,35 @@ def starts_related_block(line: str) -> bool:
     return bool(_TAIL_START.match(line)) and len(line.split()) <= 6 and not _SENTENCE_END.search(line)
 
 
-def _html_blocks(html: str) -> tuple[list[str], dict[str, str]]:
-    """Text blocks of the main content of an HTML page, and the metadata its head declares."""
-    from bs4 import BeautifulSoup
+_MIN_PAGE_PARAGRAPH_WORDS = 8  # a page whose longest block is shorter holds no article
+_HTML_LANG = re.compile(r"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2})", re.IGNORECASE)
 
-    soup = BeautifulSoup(html, "html.parser")
-    meta: dict[str, str] = {}
-    for tag in soup.find_all("meta"):
-        key = str(tag.get("property") or tag.get("name") or "").lower()
-        value = str(tag.get("content") or "")
-        if key in ("og:title", "title") and value:
-            meta.setdefault("title", value)
-        elif key in ("og:site_name", "publisher") and value:
-            meta.setdefault("publication", value)
-        elif key in ("author", "article:author") and value:
-            meta.setdefault("author", value)
-        elif key in ("article:published_time", "date", "pubdate") and value:
-            meta.setdefault("date", value)
-    html_tag = soup.find("html")
-    if html_tag and html_tag.get("lang"):
-        meta["language"] = str(html_tag.get("lang"))[:2].lower()
-    time_tag = soup.find("time")
-    if time_tag and time_tag.get("datetime"):
-        meta.setdefault("date", str(time_tag.get("datetime")))
-    for junk in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe",
-                      "button", "svg", "template", "select"]):  # fmt: skip
-        junk.decompose()
-    root = soup.find("article") or soup.find("main") or soup.body or soup
-    h1 = root.find("h1") or soup.find("h1")
-    if h1 and h1.get_text(strip=True):
-        meta["title"] = " ".join(h1.get_text(" ").split())
-    block_tags = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "figcaption", "pre", "td"]
-    blocks = []
-    for el in root.find_all(block_tags):
-        if el.find(block_tags):  # take the innermost blocks only, so no text is taken twice
-            continue
-        text = " ".join(el.get_text(" ").split())
-        text = re.sub(r"\s+([,.;:!?»)])", r"\1", text)
-        if text:
-            blocks.append(text)
-    return blocks, meta
+
+def _html_blocks(html: str) -> tuple[list[str], dict[str, str]]:
+    """The main text of a news page as lines, and its metadata (title, date, author, site name,
+    language), by trafilatura: the article without the page's navigation, share bars and footers."""
+    import trafilatura
+
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)  # its "empty page" notes are our ValueError
+    doc = trafilatura.bare_extraction(
+        html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True
+    )
+    if doc is None:
+        return [], {}
+    data = doc if isinstance(doc, dict) else doc.as_dict()
+    meta = {
+        key: str(data[field]).strip()
+        for key, field in (("title", "title"), ("author", "author"), ("date", "date"), ("publication", "sitename"))
+        if data.get(field)
+    }
+    declared = _HTML_LANG.search(html[:5000])
+    language = (declared.group(1) if declared else str(data.get("language") or ""))[:2].lower()
+    if language:
+        meta["language"] = language
+    lines = [line for line in str(data.get("text") or "").splitlines() if not line.lstrip().startswith("©")]
+    if not any(len(line.split()) >= _MIN_PAGE_PARAGRAPH_WORDS for line in lines):
+        return [], meta  # a page of menus and a footer: nothing an article would say
+    return lines, meta
 
 
 def clean_lines(lines: Iterable[str], find_title: bool = True) -> tuple[list[str], dict[str, str]]:

@@ -16,9 +16,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-from .corpus import read_article
+from .corpus import parse_article, read_article, to_markdown
 from .errors import CorpusError, IndexNotBuilt
+from .fetch import fetch_page
 from .ingest import Progress, ingest
 from .settings import Settings
 from .store import ChunkStore
@@ -166,6 +168,21 @@ def add_article(
     return Added(
         article=replace(article, source_path=str(target)), path=target, chunks=chunks[article.id], report=report
     )
+
+
+def add_url(settings: Settings, store: ChunkStore, url: str, progress: Progress | None = None) -> Added:
+    """Fetch the news page at `url`, extract its article and add it (as Markdown with front matter)."""
+    page = fetch_page(url, settings.upload_max_bytes, settings.fetch_timeout, settings.allow_private_urls)
+    parsed = urlparse(page.url)
+    slug = safe_stem(parsed.path.rstrip("/").rpartition("/")[2] or parsed.hostname or "page")
+    try:
+        article = parse_article(page.html, Path(f"{slug}.html"))
+    except ValueError as e:
+        raise CorpusError(f"{page.url}: {e}; the page holds no article text to index.") from e
+    with tempfile.TemporaryDirectory(prefix="rag-url-") as tmp:
+        path = Path(tmp) / f"{slug}.md"
+        path.write_text(to_markdown(article), encoding="utf-8")
+        return add_article(settings, store, path, name=path.name, progress=progress)
 
 
 def _inside(path: Path, folders: tuple[Path, ...]) -> bool:

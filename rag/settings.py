@@ -93,7 +93,11 @@ class Settings(BaseSettings):
     # UI
     host: str = "127.0.0.1"
     port: int = 7860
-    upload_max_bytes: PositiveInt = 2_000_000  # an uploaded article larger than this is refused
+    upload_max_bytes: PositiveInt = 2_000_000  # an uploaded article (or a fetched page) larger than this is refused
+    # `rag add URL` and the browser's URL box: addresses inside this machine's network are refused unless
+    # allowed (the chat server may listen beyond localhost), and a page must arrive within the timeout
+    allow_private_urls: bool = False
+    fetch_timeout: float = Field(default=15.0, gt=0)
 
     @field_validator("corpus", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from rag.llm import describe_llm
 from rag.service import Service, build_service
 from rag.settings import Settings
 from rag.types import Answer
-from ui.articles import article_choices, remove_selected, upload_article
+from ui.articles import add_page, article_choices, remove_selected, upload_article
 from ui.render import answer_text, articles_table, plain, render_answer, status_line
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,14 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
                 elem_id="upload",
             )
             with gr.Row():
+                page_url = gr.Textbox(
+                    label="Oppure l'indirizzo di una pagina / Or a news page's address",
+                    placeholder="https://…",
+                    scale=4,
+                    elem_id="page-url",
+                )
+                fetch = gr.Button("Aggiungi / Add", scale=1, elem_id="add-url")
+            with gr.Row():
                 chosen = gr.Dropdown(
                     choices=article_choices(service), label="Articolo / Article", scale=4, elem_id="remove-choice"
                 )
@@ -174,6 +182,10 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
         def on_upload(path: str | None, progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any, None]:  # noqa: B008 - Gradio's progress idiom
             return refreshed(upload_article(service, path, lambda f, d: progress(f, desc=d)))
 
+        def on_url(url: str, progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any, None, str]:  # noqa: B008 - Gradio's progress idiom
+            message = add_page(service, url, lambda f, d: progress(f, desc=d))
+            return (*refreshed(message), "" if message.startswith("✓") else url)
+
         def on_remove(article_id: str | None) -> tuple[str, str, Any, None]:
             return refreshed(remove_selected(service, article_id))
 
@@ -188,6 +200,14 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
         library = [library_status, table, chosen, upload]
         upload.upload(on_upload, [upload], library, api_name="add_article", concurrency_id="llm")
         remove.click(on_remove, [chosen], library, api_name="remove_article", concurrency_id="llm")
+        gr.on(
+            [fetch.click, page_url.submit],
+            on_url,
+            [page_url],
+            [*library, page_url],
+            api_name="add_url",
+            concurrency_id="llm",
+        )
 
         def current_library() -> tuple[str, Any]:  # another reader may have changed it since the page was built
             return articles_table(list_articles(service.store)), gr.Dropdown(choices=article_choices(service))

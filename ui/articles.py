@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.library import add_article, list_articles, remove_article
+from rag.library import add_article, add_url, list_articles, remove_article
 from rag.service import Service
 from ui.render import article_text
 
@@ -29,6 +29,26 @@ def upload_article(service: Service, path: str | None, progress: Callable[[float
     name = Path(path).name
     try:
         added = add_article(service.settings, service.store, Path(path), name=name, progress=report)
+    except RagError as e:
+        return f"⚠️ {article_text(str(e))}"
+    a = added.article
+    return (
+        f"✓ Aggiunto / Added: **{article_text(a.title)}** ({a.language}, {added.chunks} passaggi / chunks). "
+        "Ora puoi farci domande / You can ask about it now."
+    )
+
+
+def add_page(service: Service, url: str | None, progress: Callable[[float, str], Any] | None = None) -> str:
+    """Fetch a news page by its address, extract the article and index it; returns the message for the reader."""
+    if not url or not url.strip():
+        return "Nessun indirizzo / No address."
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done / max(total, 1), f"Indicizzazione / Indexing {done}/{total}")
+
+    try:
+        added = add_url(service.settings, service.store, url.strip(), progress=report)
     except RagError as e:
         return f"⚠️ {article_text(str(e))}"
     a = added.article
