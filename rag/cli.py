@@ -457,7 +457,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = make_settings(args)
         return COMMANDS[args.command](args, settings)
     except ValidationError as e:
-        problems = "; ".join(f"RAG_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(
+            # a check across settings has no field: name the settings its message names
+            f"{'RAG_' + '_'.join(map(str, err['loc'])).upper() if err['loc'] else 'settings'}: {err['msg']}"
+            for err in e.errors()
+        )
         print(f"error: invalid setting: {problems}", file=sys.stderr)
         return 2
     except RagError as e:

@@ -294,12 +294,22 @@ def read_article(path: Path) -> Article:
         raise ValueError(f"cannot be read ({e.strerror or e})") from e
     if not data.strip():
         raise ValueError("is empty")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # a UTF-16 byte-order mark: text, in another encoding
+        try:
+            raw = data.decode("utf-16")
+        except UnicodeDecodeError as e:
+            raise ValueError("is not valid UTF-16 text (it starts with a UTF-16 mark)") from e
+        return _parse(raw, path)
     if b"\x00" in data[:8192]:
-        raise ValueError("is a binary file, not text")
+        raise ValueError("is a binary file, not text (or text in an encoding other than UTF-8 and UTF-16)")
     try:
         raw = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ValueError("is not UTF-8 text") from e
+    return _parse(raw, path)
+
+
+def _parse(raw: str, path: Path) -> Article:
     try:
         return parse_article(raw, path)
     except yaml.YAMLError as e:

@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if not 0 <= self.chunk_overlap < self.chunk_size:
             raise ValueError(
-                f"chunk_overlap ({self.chunk_overlap}) must be >= 0 and below chunk_size ({self.chunk_size})"
+                f"RAG_CHUNK_OVERLAP ({self.chunk_overlap}) must be >= 0 and below RAG_CHUNK_SIZE ({self.chunk_size})"
             )
         return self
 

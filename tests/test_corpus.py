@@ -246,3 +246,12 @@ def test_each_article_records_the_machine_and_folder_it_came_from(tmp_path: Path
     shutil.copy(next(iter(SEED_CORPUS.glob("*.md"))), tmp_path / "sub" / "a.md")
     (article,) = load_corpus([tmp_path]).articles
     assert article.origin == f"{socket.gethostname()}:{tmp_path.resolve()}"
+
+
+def test_utf16_text_is_read_and_an_odd_encoding_is_named(tmp_path: Path) -> None:
+    text = "Titolo di prova\n\nUn testo in UTF-16 con abbastanza parole per essere un articolo vero.\n"
+    (tmp_path / "u16.txt").write_bytes(text.encode("utf-16"))
+    assert "UTF-16 con abbastanza" in read_article(tmp_path / "u16.txt").text
+    (tmp_path / "u32.txt").write_bytes(text.encode("utf-32-le"))
+    with pytest.raises(ValueError, match="encoding other than UTF-8 and UTF-16"):
+        read_article(tmp_path / "u32.txt")
