@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus-list", type=Path, default=Path("evals/bench_corpus.txt"),
                    help="article files added to the seed corpus for the benchmark")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("evals/runs/bench"), help="folder for bench.json/md")
+    p.add_argument("--ingest", action="store_true",
+                   help="instead: ingest speed (SQuAD-it articles) and retrieval at 2k/10k/100k chunks")  # fmt: skip
+    p.add_argument("--sizes", default="2000,10000,100000", help="with --ingest: store sizes in chunks")
     p.add_argument("--pipeline", choices=["ours", "baseline", "both"], default="both")
     p.add_argument("--limit", type=_positive, default=None, help="only N questions, spread over the file")
     _shared_options(p)
@@ -316,6 +319,14 @@ def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
 def cmd_bench(args: argparse.Namespace, settings: Any) -> int:
     from evals.bench import BenchOptions, run_bench
 
+    if args.ingest:
+        from evals.bench_ingest import run_ingest_bench
+
+        sizes = tuple(int(n) for n in args.sizes.split(",") if n.strip())
+        figures = run_ingest_bench(settings, args.out, log=lambda line: print(line, file=sys.stderr), sizes=sizes)
+        print((args.out / "bench_ingest.md").read_text(encoding="utf-8"))
+        del figures
+        return 0
     pipelines = ("ours", "baseline") if args.pipeline == "both" else (args.pipeline,)
     options = BenchOptions(args.questions, args.corpus_list, args.out, pipelines, args.limit or 0)
     try:

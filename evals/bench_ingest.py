@@ -1,0 +1,231 @@
+"""`rag bench --ingest`: how fast a real corpus ingests, and how retrieval holds as the index grows.
+
+Ingest: the 43 SQuAD-it articles (evals/data/squad-it/articles) into a fresh index, timed end to
+end, with the characters the embedder was given and its raw rate on the same texts alone (one
+`embed_documents` call over a sample), so the pipeline's overhead shows.
+
+Scale: the store holds N chunks (2k, 10k, 100k) and their sentences. The first chunks
+are that real corpus; the rest are synthetic: each a random run of six real sentences, its
+vector the normalized sum of theirs plus a little noise, its sentences' vectors the real ones.
+So the vector space and the keyword statistics look like news text without embedding 100k chunks.
+Retrieval (dense + sentences + BM25 + fusion) is timed over questions from the SQuAD-it set;
+memory is the process's peak RSS. Figures, never asserts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import resource
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.chunking import split_sentences
+from rag.ingest import ingest
+from rag.retrieval import HybridRetriever
+from rag.runtime import cpu_info
+from rag.service import build_service
+from rag.settings import Settings
+from rag.store import ChunkStore
+from rag.types import Chunk
+
+from .scoring import load_items
+
+ARTICLES = Path("evals/data/squad-it/articles")
+QUESTIONS = Path("evals/data/squad-it/questions.jsonl")
+SIZES = (2_000, 10_000, 100_000)
+SENTENCES_PER_CHUNK = 6
+_WRITE_BATCH = 500  # chunks per write; their ~3,000 sentences stay under Chroma's batch limit
+
+
+def _rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def ingest_figures(settings: Settings, log: Callable[[str], None], embeddings: Any = None) -> dict[str, Any]:
+    """A clean ingest of the SQuAD-it articles, and the embedder's raw rate on a sample of its texts."""
+    run = settings.model_copy(update={"corpus": (ARTICLES,), "index": settings.index_dir / "bench-ingest"})
+    service = build_service(run, embeddings)
+    started = time.perf_counter()
+    report = ingest(run, service.store, rebuild=True)
+    seconds = time.perf_counter() - started
+    chunks = service.store.all_chunks()
+    chunk_chars = sum(len(c.text) for c in chunks)
+    sentence_chars = sum(b - a for c in chunks for a, b in split_sentences(c.text))
+    sample = [c.text for c in chunks[:: max(1, len(chunks) // 40)]][:40]
+    embeddings = service.store.embeddings
+    embeddings.embed_documents(sample[:2])  # loaded before timing
+    started = time.perf_counter()
+    embeddings.embed_documents(sample)
+    raw_rate = sum(map(len, sample)) / (time.perf_counter() - started)
+    rate = (chunk_chars + sentence_chars) / seconds
+    log(f"ingest: {report.articles} articles, {report.chunks} chunks in {seconds:.0f} s")
+    return {
+        "articles": report.articles,
+        "chunks": report.chunks,
+        "sentences": sum(len(split_sentences(c.text)) for c in chunks),
+        "seconds": round(seconds, 1),
+        "embedded_chars": chunk_chars + sentence_chars,
+        "embedded_chars_per_s": round(rate),
+        "embedder_raw_chars_per_s": round(raw_rate),
+        "share_of_raw_rate": round(rate / raw_rate, 2),
+        "embedder": service.store.embedder,
+        "peak_rss_mb": _rss_mb(),
+    }
+
+
+Row = tuple[Chunk, np.ndarray, list[tuple[str, np.ndarray]]]  # a chunk, its vector, its sentences and theirs
+
+
+def _synthetic(sentences: list[tuple[str, np.ndarray]], n: int, seed: int) -> Iterator[Row]:
+    """n chunks beyond the real ones: runs of real sentences, vectors from theirs (see the module doc)."""
+    rng = random.Random(seed)
+    noise = np.random.default_rng(seed)
+    i = 0
+    while i < n:
+        start = rng.randrange(0, len(sentences) - SENTENCES_PER_CHUNK)
+        run = sentences[start : start + SENTENCES_PER_CHUNK]
+        text = "\n".join(s for s, _ in run)  # a line break ends a sentence: the chunk splits into these six
+        if len(split_sentences(text)) != len(run):
+            continue
+        vector = np.sum([v for _, v in run], axis=0) + noise.normal(0, 0.01, len(run[0][1]))
+        vector /= np.linalg.norm(vector)
+        chunk = Chunk(
+            f"syn{i:06d}", f"syn-{i // 10:05d}", f"Articolo sintetico {i // 10}", "2025-01-01", "it", "unknown",
+            text, 0, len(text), i % 10, source="synthetic", origin="synthetic",
+        )  # fmt: skip
+        i += 1
+        yield chunk, vector, run
+
+
+def _write_rows(store: ChunkStore, batch: list[Row]) -> None:
+    """Precomputed vectors straight into the store's two collections, sentences first as ingest does."""
+    sentence_rows = [(c, n, s, v) for c, _, run in batch for n, (s, v) in enumerate(run)]
+    store._sentences().upsert(
+        ids=[f"{c.id}:{n}" for c, n, _, _ in sentence_rows],
+        documents=[s for _, _, s, _ in sentence_rows],
+        embeddings=np.asarray([v for _, _, _, v in sentence_rows]),
+        metadatas=[{"chunk_id": c.id, "article_id": c.article_id, "origin": c.origin} for c, _, _, _ in sentence_rows],
+    )
+    store._collection().upsert(
+        ids=[c.id for c, _, _ in batch],
+        documents=[c.text for c, _, _ in batch],
+        embeddings=np.asarray([v for _, v, _ in batch]),
+        metadatas=[c.metadata() for c, _, _ in batch],
+    )
+
+
+def scale_figures(
+    settings: Settings, log: Callable[[str], None], sizes: tuple[int, ...] = SIZES, embeddings: Any = None
+) -> list[dict[str, Any]]:
+    """Retrieval latency and memory with N chunks in the store (after `ingest_figures` built the real part)."""
+    base = settings.model_copy(update={"corpus": (ARTICLES,), "index": settings.index_dir / "bench-ingest"})
+    service = build_service(base, embeddings)
+    store = service.store
+    real = store.all_chunks()
+    data = store._collection().get(ids=[c.id for c in real], include=["embeddings"])
+    by_id = dict(zip(data["ids"], data["embeddings"], strict=True))
+    vectors = np.asarray([by_id[c.id] for c in real], dtype=np.float32)
+    stored = store.sentence_vectors([c.id for c in real])
+    sentences = [
+        (c.text[a:b], stored[c.id][n])
+        for c in real
+        if c.id in stored
+        for n, (a, b) in enumerate(split_sentences(c.text))
+        if n < len(stored[c.id])
+    ]
+    questions = [item.question for item in load_items(QUESTIONS)][:40]
+    results = []
+    for size in sizes:
+        run = settings.model_copy(update={"corpus": (ARTICLES,), "index": settings.index_dir / f"bench-scale-{size}"})
+        scaled = ChunkStore(run, store.embeddings)
+        scaled.open_for_writing(rebuild=True)
+        started = time.perf_counter()
+        real_rows: list[Row] = [
+            (c, v, [(c.text[a:b], stored[c.id][n]) for n, (a, b) in enumerate(split_sentences(c.text))])
+            for c, v in zip(real, vectors, strict=True)
+            if c.id in stored
+        ]
+        pending: list[Row] = []
+        for item in itertools.chain(real_rows, _synthetic(sentences, max(0, size - len(real)), seed=size)):
+            pending.append(item)
+            if len(pending) >= _WRITE_BATCH:
+                _write_rows(scaled, pending)
+                pending = []
+        if pending:
+            _write_rows(scaled, pending)
+        scaled._bump_revision()
+        write_s = time.perf_counter() - started
+        retriever = HybridRetriever(run, scaled)
+        started = time.perf_counter()
+        retriever.search(questions[0])  # builds the keyword side
+        first_ms = (time.perf_counter() - started) * 1000
+        times = []
+        for question in questions:
+            started = time.perf_counter()
+            retriever.search(question)
+            times.append((time.perf_counter() - started) * 1000)
+        figures = {
+            "chunks": scaled._collection().count(),
+            "sentences": scaled._sentences().count(),
+            "write_s": round(write_s, 1),
+            "first_search_ms": round(first_ms),
+            "search_p50_ms": round(statistics.median(times), 1),
+            "search_p95_ms": _pct(times, 0.95),
+            "peak_rss_mb": _rss_mb(),
+        }
+        log(f"scale {size}: {figures}")
+        results.append(figures)
+    return results
+
+
+def ingest_markdown(results: dict[str, Any]) -> str:
+    ing = results["ingest"]
+    lines = [
+        "# Ingest and scale benchmark (`rag bench --ingest`)",
+        "",
+        f"- CPU: {results['cpu']}; embedder `{ing['embedder']}`",
+        "",
+        f"Ingest of the SQuAD-it articles: {ing['articles']} articles, {ing['chunks']} chunks, {ing['sentences']} "
+        f"sentences in {ing['seconds']} s; {ing['embedded_chars_per_s']:,} characters embedded per second against "
+        f"the embedder's raw {ing['embedder_raw_chars_per_s']:,} on the same texts ({ing['share_of_raw_rate']:.0%}).",
+        "",
+        "| chunks in the store | sentences | write (s) | first search (ms, builds BM25) | search p50 (ms) | p95 (ms) "
+        "| peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in results["scale"]:
+        lines.append(
+            f"| {row['chunks']:,} | {row['sentences']:,} | {row['write_s']} | {row['first_search_ms']:,} | "
+            f"{row['search_p50_ms']} | {row['search_p95_ms']} | {row['peak_rss_mb']:,} |"
+        )
+    lines += ["", "Chunks beyond the real corpus are synthetic (see evals/bench_ingest.py): runs of real sentences."]
+    return "\n".join(lines) + "\n"
+
+
+def run_ingest_bench(
+    settings: Settings,
+    out: Path,
+    log: Callable[[str], None] = print,
+    sizes: tuple[int, ...] = SIZES,
+    embeddings: Any = None,
+) -> dict[str, Any]:
+    cpu = cpu_info()
+    results: dict[str, Any] = {"cpu": f"{cpu.model} ({' '.join(cpu.features)})"}
+    results["ingest"] = ingest_figures(settings, log, embeddings)
+    results["scale"] = scale_figures(settings, log, sizes, embeddings)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_ingest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (out / "bench_ingest.md").write_text(ingest_markdown(results), encoding="utf-8")
+    return results
