@@ -111,9 +111,9 @@ class TestStoreContract:
         assert "550 milioni" in answer.sources[0].text
         assert "550 milioni" in str(chat.prompts[-1][-1].content)
         # the vectors the verifier reuses are the sentences' own, in text order
-        chunk = answer.sources[0]
-        rows = store.sentence_vectors([chunk.id])[chunk.id]
-        sentences = [chunk.text[a:b] for a, b in split_sentences(chunk.text)]
+        source = answer.sources[0]
+        rows = store.sentence_vectors([source.chunk_id])[source.chunk_id]
+        sentences = [source.text[a:b] for a, b in split_sentences(source.text)]
         assert np.allclose(rows, np.asarray(embeddings.embed_documents(sentences)), atol=1e-4)
 
 
