@@ -77,3 +77,19 @@ class ScriptedChat(BaseChatModel):
 def scripted(text_or_fn: str | Callable[[list[BaseMessage]], str]) -> ScriptedChat:
     fn = text_or_fn if callable(text_or_fn) else (lambda _m, t=text_or_fn: t)
     return ScriptedChat(reply=fn, prompts=[])
+
+
+def walk_with_unreadable(name: str):  # noqa: ANN201 - a generator function standing in for os.walk
+    """os.walk as it behaves when a folder called `name` cannot be listed (root ignores chmod, so tests fake it)."""
+    import os
+
+    real_walk = os.walk
+
+    def walk(top, onerror=None):  # noqa: ANN001, ANN202
+        for root, dirs, files in real_walk(top, onerror=onerror):
+            if os.path.basename(root) == name:
+                onerror(PermissionError(13, "Permission denied", root))
+                continue
+            yield root, dirs, files
+
+    return walk

@@ -15,6 +15,7 @@ from rag.corpus import (
     to_markdown,
 )
 from tests.conftest import FIXTURES, SEED_CORPUS
+from tests.fakes import walk_with_unreadable
 
 RAW = FIXTURES / "raw"
 
@@ -220,20 +221,9 @@ def test_the_same_text_under_two_names_is_loaded_once_and_the_other_named(tmp_pa
 
 
 def test_a_folder_that_cannot_be_listed_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
     shutil.copy(next(iter(SEED_CORPUS.glob("*.md"))), tmp_path / "a.md")
     (tmp_path / "private").mkdir()
-    real_walk = os.walk
-
-    def walk(top, onerror=None):  # as os.walk does for a folder it may not list (root ignores chmod)
-        for root, dirs, files in real_walk(top, onerror=onerror):
-            if Path(root).name == "private":
-                onerror(PermissionError(13, "Permission denied", root))
-                continue
-            yield root, dirs, files
-
-    monkeypatch.setattr("rag.corpus.os.walk", walk)
+    monkeypatch.setattr("rag.corpus.os.walk", walk_with_unreadable("private"))
     result = load_corpus([tmp_path])
     assert [a.id for a in result.articles] == ["a"] and result.unreadable == [tmp_path / "private"]
     assert "private: folder cannot be read" in result.skipped[0]

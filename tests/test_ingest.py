@@ -10,7 +10,7 @@ from rag.errors import CorpusError, EmbedderMismatch, IndexNotBuilt
 from rag.ingest import ingest, read_manifest
 from rag.settings import Settings
 from rag.store import ChunkStore
-from tests.fakes import HashEmbeddings
+from tests.fakes import HashEmbeddings, walk_with_unreadable
 
 
 def test_ingest_twice_changes_nothing(settings: Settings) -> None:
@@ -127,24 +127,13 @@ def test_a_corpus_with_nothing_loadable_is_an_error_naming_why(settings: Setting
 def test_articles_in_a_folder_that_cannot_be_read_stay_indexed(
     settings: Settings, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
-
     private = corpus_dir / "private"
     private.mkdir()
     first = sorted(corpus_dir.glob("*.md"))[0]
     first.rename(private / first.name)
     store = ChunkStore(settings, HashEmbeddings())
     before = ingest(settings, store)
-    real_walk = os.walk
-
-    def walk(top, onerror=None):
-        for root, dirs, files in real_walk(top, onerror=onerror):
-            if Path(root).name == "private":
-                onerror(PermissionError(13, "Permission denied", root))
-                continue
-            yield root, dirs, files
-
-    monkeypatch.setattr("rag.corpus.os.walk", walk)
+    monkeypatch.setattr("rag.corpus.os.walk", walk_with_unreadable("private"))
     after = ingest(settings, store)
     assert after.removed == 0 and len(store.stored_ids()) == before.chunks
     assert any("cannot be read" in line for line in after.skipped_files)

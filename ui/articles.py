@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.library import add_article, add_url, list_articles, remove_article
+from rag.library import Added, add_article, add_url, list_articles, remove_article
 from rag.service import Service
 from ui.render import article_text
 
@@ -17,45 +17,44 @@ def article_choices(service: Service) -> list[tuple[str, str]]:
     return [(f"{e.title} ({e.id})", e.id) for e in list_articles(service.store)]
 
 
-def upload_article(service: Service, path: str | None, progress: Callable[[float, str], Any] | None = None) -> str:
-    """Add an uploaded file to the corpus and the index; returns the message for the reader."""
-    if not path:
-        return "Nessun file / No file."
-
+def _indexing(progress: Callable[[float, str], Any] | None) -> Callable[[int, int], None]:
     def report(done: int, total: int) -> None:
         if progress is not None:
             progress(done / max(total, 1), f"Indicizzazione / Indexing {done}/{total}")
 
-    name = Path(path).name
-    try:
-        added = add_article(service.settings, service.store, Path(path), name=name, progress=report)
-    except RagError as e:
-        return f"⚠️ {article_text(str(e))}"
+    return report
+
+
+def _added(added: Added) -> str:
     a = added.article
     return (
         f"✓ Aggiunto / Added: **{article_text(a.title)}** ({a.language}, {added.chunks} passaggi / chunks). "
         "Ora puoi farci domande / You can ask about it now."
     )
+
+
+def upload_article(service: Service, path: str | None, progress: Callable[[float, str], Any] | None = None) -> str:
+    """Add an uploaded file to the corpus and the index; returns the message for the reader."""
+    if not path:
+        return "Nessun file / No file."
+    try:
+        added = add_article(
+            service.settings, service.store, Path(path), name=Path(path).name, progress=_indexing(progress)
+        )
+    except RagError as e:
+        return f"⚠️ {article_text(str(e))}"
+    return _added(added)
 
 
 def add_page(service: Service, url: str | None, progress: Callable[[float, str], Any] | None = None) -> str:
     """Fetch a news page by its address, extract the article and index it; returns the message for the reader."""
     if not url or not url.strip():
         return "Nessun indirizzo / No address."
-
-    def report(done: int, total: int) -> None:
-        if progress is not None:
-            progress(done / max(total, 1), f"Indicizzazione / Indexing {done}/{total}")
-
     try:
-        added = add_url(service.settings, service.store, url.strip(), progress=report)
+        added = add_url(service.settings, service.store, url.strip(), progress=_indexing(progress))
     except RagError as e:
         return f"⚠️ {article_text(str(e))}"
-    a = added.article
-    return (
-        f"✓ Aggiunto / Added: **{article_text(a.title)}** ({a.language}, {added.chunks} passaggi / chunks). "
-        "Ora puoi farci domande / You can ask about it now."
-    )
+    return _added(added)
 
 
 def remove_selected(service: Service, article_id: str | None) -> str:
