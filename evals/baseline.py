@@ -8,9 +8,11 @@ which is what the tutorial shows as sources.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 
+from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import HumanMessage
@@ -18,6 +20,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.answer import says_not_found
 from rag.corpus import load_corpus
+from rag.embeddings import embedder_name
 from rag.language import detect_language
 from rag.prompt import abstain_message
 from rag.settings import Settings
@@ -63,19 +66,43 @@ class BaselinePipeline:
         self.settings = settings.model_copy(
             update={"collection": f"{settings.collection_name}-baseline", "index": settings.index_dir}
         )
-        self.store = ChunkStore(self.settings, embeddings)
+        self.embeddings = embeddings
         self.chat_model = chat_model
         self.chunks: dict[str, Chunk] = {}
+        self._vectorstore: Chroma | None = None
+
+    def _open(self) -> Chroma:
+        """The tutorial's store: a LangChain Chroma collection of chunk texts, each embedded whole."""
+        if self._vectorstore is None:
+            client = ChunkStore(self.settings, self.embeddings).client(create=True)
+            name, embedder = self.settings.collection_name, embedder_name(self.embeddings)
+            with contextlib.suppress(Exception):  # built with another embedder: start again
+                if (client.get_collection(name).metadata or {}).get("embedder") != embedder:
+                    client.delete_collection(name)
+            self._vectorstore = Chroma(
+                client=client,
+                collection_name=name,
+                embedding_function=self.embeddings,
+                collection_metadata={"embedder": embedder},
+                collection_configuration={"hnsw": {"space": "cosine"}},
+            )
+        return self._vectorstore
 
     def index(self) -> None:
         chunks = baseline_chunks(self.settings)
         self.chunks = {c.id: c for c in chunks}
-        self.store.open_for_writing()
-        existing = self.store.stored_ids()
-        self.store.write([c for c in chunks if c.id not in existing], existing - {c.id for c in chunks})
+        vectorstore = self._open()
+        existing = set(vectorstore.get(include=[])["ids"])
+        if stale := sorted(existing - set(self.chunks)):
+            vectorstore.delete(ids=stale)
+        new = [c for c in chunks if c.id not in existing]
+        for start in range(0, len(new), 64):
+            batch = new[start : start + 64]
+            vectorstore.add_texts([c.text for c in batch], [c.metadata() for c in batch], ids=[c.id for c in batch])
 
     def search(self, question: str, k: int) -> list[tuple[Chunk, float]]:
-        return self.store.dense_search(question, k)
+        results = self._open().similarity_search_with_relevance_scores(question, k=k)
+        return [(Chunk.from_stored(doc.page_content, doc.metadata), float(score)) for doc, score in results]
 
     def ask(self, question: str, k: int = 5) -> Answer:
         started = time.perf_counter()

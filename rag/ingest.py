@@ -20,9 +20,9 @@ from .corpus import load_corpus, origin_of
 from .errors import CorpusError
 from .settings import Settings
 from .store import ChunkStore
-from .types import Article, IngestReport
+from .types import Article, IngestReport, WriteProgress
 
-Progress = Callable[[int, int], None]
+Progress = Callable[[WriteProgress], None]
 
 
 def ingest(
@@ -30,7 +30,7 @@ def ingest(
 ) -> IngestReport:
     loaded = load_corpus(settings.corpus)
     chunks = [c for a in loaded.articles for c in chunk_article(a, settings.chunk_size, settings.chunk_overlap)]
-    store.open_for_writing(rebuild=rebuild)
+    rebuilt = store.open_for_writing(rebuild=rebuild)
     # on a shared server other machines write too: only this corpus's own folders are pruned or repaired
     origins = (
         {origin_of(Path(folder) / "_", settings.corpus) for folder in settings.corpus} if settings.chroma_url else None
@@ -52,7 +52,7 @@ def ingest(
     wanted = {c.id for c in chunks}
     to_add = [c for c in chunks if c.id not in existing]
     to_delete = sorted(ours - wanted - kept)
-    store.write(to_add, to_delete, progress=progress)
+    embedded = store.write(to_add, to_delete, progress=progress)
     report = IngestReport(
         articles=len(loaded.articles),
         chunks=len(chunks),
@@ -61,6 +61,8 @@ def ingest(
         unchanged=len(wanted & existing),
         skipped_files=loaded.skipped,
         repaired=len(repaired.incomplete_chunks),
+        embedded_chars=embedded,
+        rebuilt=rebuilt,
     )
     write_manifest(
         settings, store, loaded.articles, {a.id: sum(c.article_id == a.id for c in chunks) for a in loaded.articles}

@@ -7,6 +7,7 @@ both, so an English question still matches names and numbers in Italian passages
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -59,6 +60,13 @@ def _stemmer(language: str) -> snowballstemmer.stemmer:
     return stemmers[language]
 
 
+@functools.lru_cache(maxsize=1 << 18)
+def _stem(language: str, word: str) -> str:
+    """A word's stem, cached: a corpus repeats its words, and stemming is most of the cost of analysis
+    (the cache is shared, each thread stems with its own stemmer)."""
+    return str(_stemmer(language).stemWord(word))
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased, accent-folded word and number tokens; "1.500" and "1,500" become "1500"."""
     tokens = []
@@ -83,7 +91,7 @@ def analyze(text: str, languages: Sequence[str]) -> list[str]:
         if token[0].isdigit():
             terms.append(token)
             continue
-        stems = dict.fromkeys(_stemmer(lang).stemWord(token) for lang in languages)
+        stems = dict.fromkeys(_stem(lang, token) for lang in languages)
         terms.extend(stems)
     return terms
 

@@ -96,7 +96,7 @@ class HybridRetriever:
             + self.settings.chunk_weight * dense.get(cid, dense_floor)
             for cid in candidates
         }
-        if self.settings.balance_languages:
+        if self.settings.profile.balance_languages:
             semantic = balance_by_language(semantic, {cid: side.chunks[cid].language for cid in candidates})
         article_best: dict[str, float] = {}
         for cid, score in semantic.items():

@@ -34,8 +34,8 @@ class Service:
                 chat_model = self._chat_model or make_chat_model(self.settings)
                 verifier = Verifier(
                     self.store.embeddings,
-                    self.settings.min_support,
-                    self.settings.citation_lexical_weight,
+                    self.settings.profile.min_support,
+                    self.settings.profile.citation_lexical_weight,
                     stored=self.store.sentence_vectors,
                 )
                 self._pipeline = Pipeline(self.settings, self.retriever, chat_model, verifier)

@@ -156,6 +156,16 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class WriteProgress:
+    """How far a write into the index has come: chunks embedded and written, and articles whose chunks all are."""
+
+    chunks_done: int
+    chunks_total: int
+    articles_done: int
+    articles_total: int
+
+
+@dataclass(frozen=True)
 class IngestReport:
     articles: int
     chunks: int
@@ -164,3 +174,5 @@ class IngestReport:
     unchanged: int
     skipped_files: list[str] = field(default_factory=list)
     repaired: int = 0  # chunks an interrupted earlier run had left without sentences, written again
+    embedded_chars: int = 0  # characters given to the embedder (each distinct sentence once)
+    rebuilt: str = ""  # why the index was dropped and built again (another embedder, layout, --rebuild)

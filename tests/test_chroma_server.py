@@ -18,7 +18,7 @@ import pytest
 from rag.answer import Pipeline
 from rag.chunking import split_sentences
 from rag.embeddings import E5Embeddings
-from rag.errors import StoreUnavailable
+from rag.errors import EmbedderMismatch, StoreUnavailable
 from rag.ingest import ingest
 from rag.library import list_articles
 from rag.retrieval import HybridRetriever
@@ -166,8 +166,8 @@ def test_a_server_lost_mid_ingest_is_named_and_the_next_ingest_finishes(
     proc = _start_server(data, port)
     try:
         with pytest.raises(StoreUnavailable, match="run `rag ingest` again"):
-            # batches embed their sentences, then their chunks: the 4th call is the second batch's chunks
-            ingest(served, ChunkStore(served, _KillsServer(proc, at=4)))
+            # one embedding call per batch: the server goes while the second batch is embedded
+            ingest(served, ChunkStore(served, _KillsServer(proc, at=2)))
         proc = _start_server(data, port)
         store = ChunkStore(served, HashEmbeddings())
         assert len(store.stored_ids()) > 0  # what was written before the server went is there
@@ -209,3 +209,12 @@ def test_machines_sharing_a_namespace_each_prune_only_their_own_articles(
     again = ingest(shared[0], store)
     assert again.removed == reports[0].chunks  # ...and only its own chunks go
     assert {e.id for e in list_articles(store)} == {"nuovo", articles[1].stem}
+
+
+def test_a_shared_index_of_another_embedder_is_refused_not_wiped(settings: Settings, chroma_server: str) -> None:
+    served = settings.model_copy(update={"chroma_url": chroma_server, "collection": "refuse-other-embedder"})
+    first = ingest(served, ChunkStore(served, HashEmbeddings()))
+    with pytest.raises(EmbedderMismatch, match="RAG_EMBEDDER"):
+        ingest(served, ChunkStore(served, HashEmbeddings(name="fake/other")))  # other machines' articles stay
+    kept = ChunkStore(served, HashEmbeddings())
+    assert kept.built_with() == "fake/hash-256" and len(kept.stored_ids()) == first.chunks

@@ -250,3 +250,23 @@ def test_the_real_model_spec() -> None:
     assert spec.ordered_versions()[0] == "0.2.1" and spec.ordered_versions()[-1] == "0.2.25"
     assert "0.1.0" not in spec.versions and len(spec.versions) == 25
     assert model_dir(Path("/c"), spec) == Path("/c/models/embeddinggemma-300m")
+
+
+def test_gemma_runs_in_bfloat16_only_where_the_cpu_computes_it() -> None:
+    from rag.embeddings import gemma_dtype
+    from rag.runtime import cpu_info
+
+    xeon = cpu_info("model name\t: Intel Xeon\nflags\t\t: avx2 avx512f avx512_bf16 amx_tile amx_bf16\n")
+    epyc = cpu_info("model name\t: AMD EPYC\nflags\t\t: avx2 fma f16c\n")
+    assert gemma_dtype("auto", xeon) == "bfloat16"
+    assert gemma_dtype("auto", epyc) == "float32"
+    assert gemma_dtype("bfloat16", epyc) == "bfloat16"  # an explicit setting wins
+
+
+def test_the_gemma_embedder_not_assembled_is_an_error_naming_the_fix(tmp_path: Path) -> None:
+    from rag.embeddings import make_embeddings
+    from rag.settings import Settings
+
+    settings = Settings(embedder="embeddinggemma", cache_dir=tmp_path)
+    with pytest.raises(ModelUnavailable, match="rag model"):
+        make_embeddings(settings)

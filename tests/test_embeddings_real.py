@@ -64,3 +64,32 @@ def test_unknown_sentence_transformers_model_fails_offline_with_a_clear_error() 
     embeddings = SentenceTransformerEmbeddings("no-such-org/no-such-model")
     with pytest.raises(ModelUnavailable, match="offline"):
         embeddings.embed_query("x")
+
+
+def _gemma_settings(settings: Settings) -> Settings:
+    """EmbeddingGemma from the user cache, where `rag model` assembles it; a named skip where it is not."""
+    from rag.embedder_files import embedder_status
+    from rag.settings import default_cache_dir
+
+    ok, why = embedder_status(default_cache_dir())
+    if not ok:
+        pytest.skip(f"EmbeddingGemma is not assembled here ({why})")
+    return settings.model_copy(update={"embedder": "embeddinggemma", "cache_dir": default_cache_dir()})
+
+
+def test_embeddinggemma_vectors_are_768_wide_and_find_italian_passages_for_english_questions(
+    settings: Settings,
+) -> None:
+    from rag.embeddings import GemmaEmbeddings
+
+    settings = _gemma_settings(settings)
+    embeddings = make_embeddings(settings)
+    assert isinstance(embeddings, GemmaEmbeddings) and embeddings.name == "google/embeddinggemma-300m"
+    query = embeddings.embed_query("Quando arrivano i modelli Ford?")
+    assert len(query) == 768 and math.isclose(sum(v * v for v in query), 1.0, rel_tol=1e-3)
+    store = ChunkStore(settings, embeddings)
+    ingest(settings, store)
+    assert store.built_with() == "google/embeddinggemma-300m"
+    for question, needle in CROSS_LINGUAL:
+        top3 = [chunk.text for chunk, _ in store.dense_search(question, 3)]
+        assert any(needle in text for text in top3), question

@@ -56,16 +56,17 @@ def test_manifest_records_embedder_and_articles(settings: Settings) -> None:
     assert sorted(a["date"] for a in manifest["articles"]) == ["2025-09-17", "2025-12-09"]
 
 
-def test_querying_with_another_embedder_is_an_error_naming_the_fix(settings: Settings) -> None:
-    ingest(settings, ChunkStore(settings, HashEmbeddings()))
+def test_querying_with_another_embedder_is_an_error_and_ingest_rebuilds_with_a_note(settings: Settings) -> None:
+    first = ingest(settings, ChunkStore(settings, HashEmbeddings()))
+    assert first.rebuilt == ""
     other = ChunkStore(settings, HashEmbeddings(name="fake/other"))
     with pytest.raises(EmbedderMismatch, match="rag ingest --rebuild"):
-        other.dense_search("Douai", 3)
-    with pytest.raises(EmbedderMismatch):
-        ingest(settings, other)  # never silently mixes vectors
-    report = ingest(settings, other, rebuild=True)
-    assert report.added == report.chunks
-    assert other.built_with() == "fake/other"
+        other.dense_search("Douai", 3)  # never silently mixes vectors
+    report = ingest(settings, other)  # an old index after RAG_EMBEDDER changed: `make run` just works
+    assert "fake/hash-256" in report.rebuilt and "fake/other" in report.rebuilt
+    assert report.added == report.chunks == first.chunks
+    assert other.built_with() == "fake/other" and not other.problems()
+    assert ingest(settings, other).rebuilt == ""  # and only once
 
 
 def test_missing_index_says_to_ingest(settings: Settings) -> None:
@@ -137,3 +138,13 @@ def test_articles_in_a_folder_that_cannot_be_read_stay_indexed(
     after = ingest(settings, store)
     assert after.removed == 0 and len(store.stored_ids()) == before.chunks
     assert any("cannot be read" in line for line in after.skipped_files)
+
+
+def test_whole_collection_reads_are_paged(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large index is read a page at a time (one `get` of 100k chunks fails in Chroma's SQLite)."""
+    store = ChunkStore(settings, HashEmbeddings())
+    report = ingest(settings, store)
+    whole = (store.stored_ids(), [c.id for c in store.all_chunks()], store.problems())
+    monkeypatch.setattr("rag.store._PAGE", 3)  # every read now takes many pages, the last one partial
+    paged = (store.stored_ids(), [c.id for c in store.all_chunks()], store.problems())
+    assert paged == whole and len(paged[0]) == report.chunks and not paged[2]

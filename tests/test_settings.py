@@ -83,3 +83,16 @@ def test_every_index_on_a_shared_server_has_its_own_collection(tmp_path: Path) -
 def test_a_collection_name_chroma_would_refuse_is_a_settings_error() -> None:
     with pytest.raises(ValueError, match="not a collection name"):
         Settings(collection="a b")
+
+
+def test_similarity_settings_follow_the_embedder_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    gemma = Settings()
+    e5 = gemma.model_copy(update={"embedder": "e5"})
+    assert gemma.profile.min_dense_score < e5.profile.min_dense_score  # each on its own embedder's scale
+    assert gemma.profile.min_support < e5.profile.min_support
+    assert not gemma.profile.balance_languages and e5.profile.balance_languages
+    monkeypatch.setenv("RAG_MIN_SUPPORT", "0.5")
+    monkeypatch.setenv("RAG_BALANCE_LANGUAGES", "true")
+    chosen = Settings()
+    assert chosen.profile.min_support == 0.5 and chosen.profile.balance_languages
+    assert chosen.profile.min_dense_score == gemma.profile.min_dense_score

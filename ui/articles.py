@@ -10,6 +10,7 @@ from typing import Any
 from rag.errors import RagError
 from rag.library import Added, add_article, add_url, list_articles, remove_article
 from rag.service import Service
+from rag.types import WriteProgress
 from ui.render import article_text
 
 
@@ -17,10 +18,13 @@ def article_choices(service: Service) -> list[tuple[str, str]]:
     return [(f"{e.title} ({e.id})", e.id) for e in list_articles(service.store)]
 
 
-def _indexing(progress: Callable[[float, str], Any] | None) -> Callable[[int, int], None]:
-    def report(done: int, total: int) -> None:
+def _indexing(progress: Callable[[float, str], Any] | None) -> Callable[[WriteProgress], None]:
+    def report(at: WriteProgress) -> None:
         if progress is not None:
-            progress(done / max(total, 1), f"Indicizzazione / Indexing {done}/{total}")
+            progress(
+                at.chunks_done / max(at.chunks_total, 1),
+                f"Indicizzazione / Indexing {at.chunks_done}/{at.chunks_total} passaggi / chunks",
+            )
 
     return report
 
