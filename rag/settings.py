@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -168,14 +168,8 @@ class Settings(BaseSettings):
     def profile(self) -> EmbedderProfile:
         """The similarity scale settings in force: the configured embedder's, each overridable."""
         base = EMBEDDER_PROFILES.get(self.embedder.strip(), EMBEDDER_PROFILES["e5"])
-        return EmbedderProfile(
-            balance_languages=base.balance_languages if self.balance_languages is None else self.balance_languages,
-            min_dense_score=base.min_dense_score if self.min_dense_score is None else self.min_dense_score,
-            min_support=base.min_support if self.min_support is None else self.min_support,
-            citation_lexical_weight=base.citation_lexical_weight
-            if self.citation_lexical_weight is None
-            else self.citation_lexical_weight,
-        )
+        chosen = {f.name: getattr(self, f.name) for f in fields(EmbedderProfile) if getattr(self, f.name) is not None}
+        return replace(base, **chosen)
 
     @property
     def index_dir(self) -> Path:

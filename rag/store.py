@@ -191,11 +191,12 @@ class ChunkStore:
         client = self.client(create=True)
         why = ""
         if self.exists():
-            built = self.built_with()
+            metadata = self._collection().metadata or {}
+            layout, built = metadata.get("layout"), metadata.get("embedder")
             if rebuild:
                 why = "rebuilt on request"
-            elif self.layout() != LAYOUT:
-                why = f"the index layout changed ({self.layout()} -> {LAYOUT}): rebuilt"
+            elif layout != LAYOUT:
+                why = f"the index layout changed ({layout} -> {LAYOUT}): rebuilt"
             elif built != self.embedder:
                 if self.settings.chroma_url:
                     raise EmbedderMismatch(str(built), self.embedder)
@@ -270,10 +271,11 @@ class ChunkStore:
             report = _Progress(add, progress)
             for start in range(0, len(add), _BATCH):
                 batch = add[start : start + _BATCH]
-                records = [(c, r) for c in batch for r in sentence_records(c)]
-                # a chunk without a sentence (none so far) is embedded whole
-                bare = [c.text for c in batch if not sentence_records(c)]
-                texts = list(dict.fromkeys([*(text for _, (_, _, text) in records), *bare]))
+                own = {c.id: sentence_records(c) for c in batch}
+                records = [(c, r) for c in batch for r in own[c.id]]
+                # what each chunk's vector is the mean of: its sentences, or (none so far) its whole text
+                parts = {c.id: [text for _, _, text in own[c.id]] or [c.text] for c in batch}
+                texts = list(dict.fromkeys(text for c in batch for text in parts[c.id]))
                 vectors = dict(zip(texts, self._embed(texts), strict=True))
                 embedded += sum(map(len, texts))
                 if records:
@@ -288,9 +290,7 @@ class ChunkStore:
                 chunks.upsert(  # an upsert: a chunk written by an interrupted run is simply rewritten
                     ids=[c.id for c in batch],
                     documents=[c.text for c in batch],
-                    embeddings=np.asarray(
-                        [_mean([vectors[t] for _, _, t in sentence_records(c)] or [vectors[c.text]]) for c in batch]
-                    ),
+                    embeddings=np.asarray([_mean([vectors[text] for text in parts[c.id]]) for c in batch]),
                     metadatas=[c.metadata() for c in batch],
                 )
                 report.done(len(batch))
