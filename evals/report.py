@@ -40,13 +40,19 @@ def _failure(record: dict[str, Any]) -> str | None:
     return "; ".join(problems) or None
 
 
+def _files(questions: Any) -> str:
+    paths = questions if isinstance(questions, list) else [questions]
+    return ", ".join(f"`{p}`" for p in paths)
+
+
 def write_markdown(results: dict[str, Any], path: Path) -> None:
     pipelines = results["pipelines"]
     names = list(pipelines)
     config = results.get("config", {})
     lines = ["# Evaluation report", ""]
+    corpus = ", ".join(f"`{c}`" for c in config.get("corpus", []))
     lines.append(
-        f"Questions: `{config.get('questions')}` · corpus: {', '.join(f'`{c}`' for c in config.get('corpus', []))} · "
+        f"Questions: {_files(config.get('questions'))} (split {config.get('split', 'all')}) · corpus: {corpus} · "
         f"embedder: `{config.get('embedder')}` · LLM: `{config.get('llm') or 'none (retrieval only)'}`"
     )
     lines.append("")

@@ -19,7 +19,16 @@ from rag.settings import Settings
 from rag.types import Answer, Chunk
 
 from .report import write_markdown, write_png
-from .scoring import EvalItem, answer_correct, first_hit_rank, holds_evidence, load_items, markers_valid, report_block
+from .scoring import (
+    EvalItem,
+    answer_correct,
+    answer_f1,
+    first_hit_rank,
+    holds_evidence,
+    load_items,
+    markers_valid,
+    report_block,
+)
 from .splits import split_of
 
 DEFAULT_QUESTIONS = Path("evals/questions.jsonl")
@@ -28,10 +37,28 @@ RECALL_DEPTH = 5
 
 @dataclass(frozen=True)
 class EvalOptions:
-    questions: Path = DEFAULT_QUESTIONS
+    questions: Path | tuple[Path, ...] = DEFAULT_QUESTIONS  # one file or several, read in order
     out: Path = Path("evals/runs/latest")
     pipelines: tuple[str, ...] = ("ours",)
     retrieval_only: bool = False
+    split: str = ""  # "dev" or "test": only that split's questions ("": all)
+    limit: int = 0  # 0: every question; else this many, spread evenly over the files
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return (self.questions,) if isinstance(self.questions, Path) else tuple(self.questions)
+
+
+def select_items(options: EvalOptions) -> list[EvalItem]:
+    """The questions of the run: every file's, then only the split asked for, then `limit` spread evenly
+    (so a short run still has both languages and every file's kinds)."""
+    items = [item for path in options.files for item in load_items(path)]
+    if options.split:
+        items = [item for item in items if split_of(item.id) == options.split]
+    if options.limit and options.limit < len(items):
+        step = len(items) / options.limit
+        items = [items[int(i * step)] for i in range(options.limit)]
+    return items
 
 
 def evidence_text(chunk: Chunk) -> str:
@@ -54,6 +81,7 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
         "second_look": None,
         "abstained": None,
         "correct": None,
+        "f1": None,
         "citations": [],
         "citation_hit": None,
         "citation_valid": None,
@@ -71,6 +99,7 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
             "second_look": answer.second_look,
             "abstained": answer.abstained,
             "correct": answer_correct(item, answer.answer, answer.abstained),
+            "f1": answer_f1(item, answer.answer, answer.abstained),
             "citations": [{"marker": c.marker, "chunk_id": c.chunk_id, "title": c.title} for c in answer.citations],
             "citation_hit": any(
                 holds_evidence(evidence_text(by_id[c.chunk_id]), item.evidence)
@@ -96,7 +125,7 @@ def run_eval(
     settings: Settings, options: EvalOptions, log: Callable[[str], None] = print, service: Service | None = None
 ) -> dict[str, Any]:
     """Score the pipelines on the question set and write report.json, report.md and report.png."""
-    items = load_items(options.questions)
+    items = select_items(options)
     service = service or build_service(settings)
     report = ingest(settings, service.store)
     log(f"index: {report.articles} articles, {report.chunks} chunks ({service.store.location})")
@@ -137,7 +166,9 @@ def run_eval(
         results["pipelines"][name] = block
 
     results["config"] = {
-        "questions": str(options.questions),
+        "questions": [str(p) for p in options.files],
+        "split": options.split or "all",
+        "limit": options.limit,
         "corpus": [str(p) for p in settings.corpus],
         "embedder": service.store.embedder,
         "llm": None if options.retrieval_only else settings.llm,

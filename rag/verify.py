@@ -6,7 +6,8 @@ holds them all): the most similar one (multilingual e5, so an English answer mat
 passage), with a bonus for sharing the answer's distinctive words, so the sentence that holds the
 fact wins over one that only shares the topic. That source becomes the sentence's citation (the
 model's own marker is moved or dropped when it disagrees), and the source sentence is kept so the
-reader can see it. A sentence with a number no source holds, sharing no word with any source, or too
+reader can see it. Numbers compare across languages and formats (rag/numbers.py: "4,2 miliardi" is
+"4.2 billion", "cinque" backs "5"). A sentence with a number no source holds, sharing no word with any source, or too
 far from every source sentence, is unsupported; an answer with no supported sentence, or with fewer
 supported sentences than unsupported ones, is an abstention.
 """
@@ -24,7 +25,8 @@ from langchain_core.embeddings import Embeddings
 
 from .chunking import split_sentences
 from .citations import MARKER
-from .keyword import analyze, tokenize
+from .keyword import analyze
+from .numbers import numbers_in
 from .types import Hit
 
 _CACHE_LIMIT = 20_000
@@ -64,18 +66,16 @@ class Verified:
         return list(dict.fromkeys(source for s in self.supports for source, _ in s.cited()))
 
 
-_PERCENT = re.compile(r"(\d[\d.,]*)\s*(?:%|per\s*cento\b|percento\b|percent\b|per\s*cent\b)", re.IGNORECASE)
+def adds_information(answer: str, question: str) -> bool:
+    """The answer states something the question does not already hold: a sentence that restates the
+    question ("The region known for livestock was Victoria" to "What was Victoria known for?") is no answer.
 
-
-def numbers_in(text: str) -> set[str]:
-    """Numbers as the keyword analyzer normalizes them: "1.500" and "1,500" -> "1500"; a percentage keeps
-    its sign, so "100 posti" is not supported by "100% elettrici".
-
-    Example: "550 milioni, 100% elettrici, 3,5 per cento" -> {"550", "100%", "3.5%"}
+    Example: ("Victoria was known for livestock.", "What was Victoria known for?") -> True (livestock);
+    ("Victoria was known.", "What was Victoria known for?") -> False
     """
-    percents = {f"{number}%" for match in _PERCENT.finditer(text) for number in numbers_in(match.group(1))}
-    rest = _PERCENT.sub(" ", text)
-    return {t for t in tokenize(rest) if t[0].isdigit()} | percents
+    asked = set(analyze(question, _LANGUAGES))
+    said = set(analyze(MARKER.sub("", answer), _LANGUAGES))
+    return bool(said - asked)
 
 
 def _idf(term_sets: list[set[str]]) -> dict[str, float]:
@@ -163,7 +163,7 @@ class Verifier:
         source_vectors = self._vectors([s for _, s in flat])
         answer_vectors = self._vectors([sentences[i] for i in keep])
         similarity = answer_vectors @ source_vectors.T
-        sentence_numbers = [numbers_in(text) for _, text in flat]
+        sentence_numbers = [numbers_in(text, source=True) for _, text in flat]
         source_numbers: list[set[str]] = [set() for _ in per_source]
         for (source, _), numbers in zip(flat, sentence_numbers, strict=True):
             source_numbers[source] |= numbers

@@ -40,8 +40,9 @@ def corpus_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
     """Settings for tests with the fake embedder: its bag-of-words vectors carry no meaning, so keywords lead
-    retrieval, and a paraphrase sharing half its terms with a passage sentence scores ~0.4, not e5's ~0.8."""
-    return Settings(corpus=(corpus_dir,), index=tmp_path / "index", keyword_weight=1.0, min_support=0.3)
+    retrieval (score fusion, with a keyword weight equal to the similarities'), and a paraphrase sharing half
+    its terms with a passage sentence scores ~0.4, not e5's ~0.8."""
+    return Settings(corpus=(corpus_dir,), index=tmp_path / "index", fusion="score", keyword_weight=1.0, min_support=0.3)
 
 
 def free_port() -> int:

@@ -14,9 +14,9 @@ from tests.conftest import ROOT
 from tests.fakes import HashEmbeddings, scripted
 
 QUESTIONS = ROOT / "evals" / "questions.jsonl"
-KEYS = ["answer_accuracy", "abstention_accuracy", "false_abstention_rate", "recall@1", "recall@3", "recall@5",
-        "mrr", "citation_hit_rate", "citation_validity", "language_match", "latency_p50_ms", "latency_p95_ms",
-        "ttft_p50_ms", "n"]  # fmt: skip
+KEYS = ["answer_accuracy", "answer_f1", "abstention_accuracy", "false_abstention_rate", "recall@1", "recall@3",
+        "recall@5", "mrr", "citation_hit_rate", "citation_validity", "language_match", "latency_p50_ms",
+        "latency_p95_ms", "ttft_p50_ms", "n"]  # fmt: skip
 
 
 def test_runner_writes_the_three_reports_in_the_agreed_shape(settings: Settings, tmp_path: Path) -> None:
@@ -51,9 +51,11 @@ def test_retrieval_only_leaves_answer_metrics_null(settings: Settings, tmp_path:
     assert 0.0 < overall["recall@5"] <= 1.0
 
 
-# Regression floors for retrieval with the real embedder, measured when they were set (README:
-# current numbers). They guard against a change that makes retrieval worse; the targets are higher.
-FLOORS = {"seed": {"recall@5": 0.88, "mrr": 0.70}, "distractors": {"recall@5": 0.74, "mrr": 0.58}}
+# Regression floors for retrieval with the real embedder (EmbeddingGemma, the tuned fusion), a little
+# below what evals/results/retrieval/ measured over all 65 answerable questions: seed recall@5 0.954,
+# MRR 0.784; with the 16 distractors 0.908 / 0.727. They guard against a change that makes retrieval
+# worse; the targets are higher.
+FLOORS = {"seed": {"recall@5": 0.93, "mrr": 0.76}, "distractors": {"recall@5": 0.88, "mrr": 0.70}}
 
 
 @pytest.mark.slow

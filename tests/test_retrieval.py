@@ -4,25 +4,10 @@ from pathlib import Path
 
 from rag.chunking import split_sentences
 from rag.ingest import ingest
-from rag.retrieval import HybridRetriever, balance_by_language
+from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore
 from tests.fakes import HashEmbeddings
-
-
-def test_language_balance_lets_a_standout_passage_beat_a_flat_same_language_group() -> None:
-    scores = {"a": 0.80, "b": 0.70, "c": 0.69, "x": 0.84, "y": 0.83, "z": 0.83}
-    language = {"a": "it", "b": "it", "c": "it", "x": "en", "y": "en", "z": "en"}
-    assert max(scores, key=scores.__getitem__) == "x"
-    balanced = balance_by_language(scores, language)
-    assert max(balanced, key=balanced.__getitem__) == "a"
-    # the order inside one language never changes
-    assert balanced["a"] > balanced["b"] > balanced["c"] and balanced["x"] > balanced["y"]
-
-
-def test_a_language_with_too_few_candidates_is_left_as_is() -> None:
-    balanced = balance_by_language({"a": 0.8, "b": 0.7, "x": 0.9}, {"a": "it", "b": "it", "x": "en"})
-    assert balanced == {"a": 0.8, "b": 0.7, "x": 0.9}
 
 
 def _retriever(settings: Settings) -> HybridRetriever:

@@ -8,12 +8,14 @@ import pytest
 from evals.scoring import (
     EvalItem,
     answer_correct,
+    answer_f1,
     contains,
     first_hit_rank,
     load_items,
     markers_valid,
     normalize,
     summarize,
+    token_f1,
 )  # fmt: skip
 
 
@@ -83,6 +85,7 @@ def test_first_hit_rank_and_markers() -> None:
 def test_summarize_metrics() -> None:
     def rec(answerable: bool, rank: int | None, correct: bool, abstained: bool, lang: str = "it") -> dict:
         return {"answerable": answerable, "first_hit_rank": rank, "correct": correct, "abstained": abstained,
+                "f1": (0.5 if correct else 0.0) if answerable else None,
                 "citation_hit": correct, "citation_valid": True, "language_ok": True, "total_ms": 1000,
                 "ttft_ms": 500, "lang": lang}  # fmt: skip
 
@@ -101,6 +104,7 @@ def test_summarize_metrics() -> None:
     assert m["false_abstention_rate"] == pytest.approx(1 / 3, abs=1e-3)
     assert m["citation_hit_rate"] == 0.5  # over the two answered items
     assert m["n"] == 4
+    assert m["answer_f1"] == pytest.approx(0.5 / 3, abs=1e-3)
     only = summarize(records, retrieval_only=True)
     assert only["answer_accuracy"] is None and only["recall@5"] == pytest.approx(2 / 3, abs=1e-3)
 
@@ -126,3 +130,14 @@ def test_project_question_set_has_the_promised_shape() -> None:
         assert (item.expected == []) is (not item.answerable)
         for quote in item.evidence:
             assert contains(corpus, quote), (item.id, quote)  # body text or front matter
+
+
+def test_token_f1_rewards_overlap_and_answer_f1_takes_each_groups_best() -> None:
+    assert token_f1("the plant in Douai [1]", "Douai") == pytest.approx(1 / 3, abs=1e-3)
+    assert token_f1("Douai", "Douai") == 1.0 and token_f1("Parigi", "Douai") == 0.0
+    item = EvalItem(
+        id="x", lang="en", answerable=True, question="?", expected=[["Parigi", "Paris"], ["Colonia", "Cologne"]]
+    )
+    assert answer_f1(item, "Paris and Cologne", abstained=False) == pytest.approx(0.5, abs=1e-3)
+    assert answer_f1(item, "Paris and Cologne", abstained=True) == 0.0
+    assert answer_f1(EvalItem(id="y", lang="en", answerable=False, question="?"), "x", abstained=True) is None

@@ -96,3 +96,24 @@ def test_similarity_settings_follow_the_embedder_unless_set(monkeypatch: pytest.
     chosen = Settings()
     assert chosen.profile.min_support == 0.5 and chosen.profile.balance_languages
     assert chosen.profile.min_dense_score == gemma.profile.min_dense_score
+
+
+def test_fusion_weights_follow_the_embedder_and_the_rule_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    gemma, e5 = Settings(), Settings(embedder="e5")
+    assert gemma.fusion_params.rule == "score" and not gemma.fusion_params.balance_languages
+    assert e5.fusion_params.balance_languages  # centring is part of e5's score fusion
+    assert (gemma.fusion_params.chunk_weight, gemma.fusion_params.keyword_weight) != (
+        e5.fusion_params.chunk_weight,
+        e5.fusion_params.keyword_weight,
+    )
+    rrf = Settings(fusion="rrf")
+    assert rrf.fusion_params.rule == "rrf" and rrf.fusion_params.chunk_weight != gemma.fusion_params.chunk_weight
+    monkeypatch.setenv("RAG_KEYWORD_WEIGHT", "0.7")
+    monkeypatch.setenv("RAG_FUSION", "rrf")
+    monkeypatch.setenv("RAG_RRF_K", "30")
+    chosen = Settings().fusion_params
+    assert (chosen.rule, chosen.keyword_weight, chosen.rrf_k) == ("rrf", 0.7, 30)
+    assert chosen.chunk_weight == rrf.fusion_params.chunk_weight
+    monkeypatch.setenv("RAG_FUSION", "sum")
+    with pytest.raises(ValueError):
+        Settings()
