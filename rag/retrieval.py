@@ -52,23 +52,24 @@ class HybridRetriever:
             return self._keyword
 
     def keyword_search(self, question: str, n: int) -> list[tuple[Chunk, float]]:
-        side = self._keyword_side()
-        return [(side.chunks[side.ids[i]], score) for i, score in side.index.top(analyze(question, QUERY_LANGUAGES), n)]
+        return _keyword_top(self._keyword_side(), question, n)
 
-    def candidates(self, question: str, vector: list[float] | None = None) -> Candidates:
+    def candidates(self, question: str) -> Candidates:
         """What each retriever returns for the question, before fusion."""
-        depth = max(self.settings.candidates, self.settings.k)
-        side = self._keyword_side()
-        vector = vector if vector is not None else self.store.embed_query(question)
-        dense = {c.id: s for c, s in self.store.dense_search(vector, depth)}
+        return self._gather(question, self.store.embed_query(question), self._keyword_side(), self.settings.k)
+
+    def _gather(self, question: str, vector: list[float], side: _KeywordSide, k: int) -> Candidates:
+        depth = max(self.settings.candidates, k)
+        dense = {c.id: s for c, s in self.store.dense_search(vector, depth) if c.id in side.chunks}
         sentence: dict[str, float] = {}
         for match in self.store.sentence_search(vector, 4 * depth):
-            sentence.setdefault(match.chunk_id, match.score)  # best first
-        keyword = {c.id: s for c, s in self.keyword_search(question, depth)}
-        ids = [cid for cid in dict.fromkeys([*dense, *sentence, *keyword]) if cid in side.chunks]
+            if match.chunk_id in side.chunks:
+                sentence.setdefault(match.chunk_id, match.score)  # best first
+        keyword = {c.id: s for c, s in _keyword_top(side, question, depth)}
+        ids = list(dict.fromkeys([*dense, *sentence, *keyword]))
         return Candidates(
-            sentence={cid: s for cid, s in sentence.items() if cid in side.chunks},
-            dense={cid: s for cid, s in dense.items() if cid in side.chunks},
+            sentence=sentence,
+            dense=dense,
             keyword=keyword,
             article={cid: side.chunks[cid].article_id for cid in ids},
             language={cid: side.chunks[cid].language for cid in ids},
@@ -77,9 +78,9 @@ class HybridRetriever:
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         """The top-k chunks for the question, best first."""
         k = k or self.settings.k
-        side = self._keyword_side()
+        side = self._keyword_side()  # one view of the index for the whole search
         vector = self.store.embed_query(question)
-        found = self.candidates(question, vector)
+        found = self._gather(question, vector, side, k)
         order = ranked(found, self.settings.fusion_params, k)
         per_sentence = self.store.sentence_scores(vector, [cid for cid, _ in order])
         hits = []
@@ -100,6 +101,10 @@ class HybridRetriever:
                 )
             )
         return hits
+
+
+def _keyword_top(side: _KeywordSide, question: str, n: int) -> list[tuple[Chunk, float]]:
+    return [(side.chunks[side.ids[i]], score) for i, score in side.index.top(analyze(question, QUERY_LANGUAGES), n)]
 
 
 def _lang(language: str) -> str:

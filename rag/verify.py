@@ -7,8 +7,8 @@ passage), with a bonus for sharing the answer's distinctive words, so the senten
 fact wins over one that only shares the topic. That source becomes the sentence's citation (the
 model's own marker is moved or dropped when it disagrees), and the source sentence is kept so the
 reader can see it. Numbers compare across languages and formats (rag/numbers.py: "4,2 miliardi" is
-"4.2 billion", "cinque" backs "5"). A sentence with a number no source holds, sharing no word with any source, or too
-far from every source sentence, is unsupported; an answer with no supported sentence, or with fewer
+"4.2 billion", "cinque" backs "5"). A sentence with a number no source holds, sharing no word with
+any source, or too far from every source sentence, is unsupported; an answer with no supported sentence, or with fewer
 supported sentences than unsupported ones, is an abstention.
 """
 
@@ -67,8 +67,8 @@ class Verified:
 
 
 def adds_information(answer: str, question: str) -> bool:
-    """The answer states something the question does not already hold: a sentence that restates the
-    question ("The region known for livestock was Victoria" to "What was Victoria known for?") is no answer.
+    """The answer states something the question does not already hold: a sentence made only of the
+    question's own words ("Victoria was known" to "What was Victoria known for?") is no answer.
 
     Example: ("Victoria was known for livestock.", "What was Victoria known for?") -> True (livestock);
     ("Victoria was known.", "What was Victoria known for?") -> False
