@@ -35,7 +35,7 @@ from rag.service import build_service
 from rag.settings import Settings
 
 from .runner import RECALL_DEPTH, evidence_text
-from .scoring import EvalItem, holds_evidence, load_items
+from .scoring import EvalItem, holds_evidence, load_items, summarize
 from .splits import split_of
 
 FIXTURES = Path("tests/fixtures/distractors")
@@ -145,15 +145,9 @@ def ranks_for(g: Gathered, fusion: Fusion, depth: int = RECALL_DEPTH) -> list[in
 
 
 def metrics(ranks: Sequence[int | None]) -> dict[str, float | int]:
-    n = len(ranks)
-    if not n:
-        return {"n": 0}
-    return {
-        "recall@1": round(sum(1 for r in ranks if r == 1) / n, 4),
-        "recall@5": round(sum(1 for r in ranks if r is not None) / n, 4),
-        "mrr": round(sum(1 / r for r in ranks if r) / n, 4),
-        "n": n,
-    }
+    """recall@1, recall@5, MRR and n of first-hit ranks, by the eval scorer's own rules."""
+    summary = summarize([{"answerable": True, "first_hit_rank": r} for r in ranks], retrieval_only=True)
+    return {key: summary[key] for key in ("recall@1", "recall@5", "mrr", "n") if summary[key] is not None}
 
 
 def groups(g: Gathered) -> dict[str, list[int]]:
@@ -227,6 +221,7 @@ def tune(
     embeddings = embeddings or make_embeddings(settings)
     gathered = [gather(settings, s, work, embeddings, log) for s in setups]
     current = settings.fusion_params
+    in_force = evaluate(gathered, current)
     tried = [(f, evaluate(gathered, f)) for f in grid()]
     tried.sort(key=lambda fr: -objective(fr[1]))
     best = {rule: next(fr for fr in tried if fr[0].rule == rule) for rule in ("rrf", "score")}
@@ -245,8 +240,8 @@ def tune(
         },
         "in_force": {
             "fusion": asdict(current),
-            "objective": round(objective(evaluate(gathered, current)), 4),
-            "result": evaluate(gathered, current),
+            "objective": round(objective(in_force), 4),
+            "result": in_force,
         },  # fmt: skip
         "top": [{"fusion": asdict(f), "objective": round(objective(r), 4)} for f, r in tried[:15]],
     }
