@@ -18,11 +18,11 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag.answer import says_not_found
 from rag.corpus import load_corpus
 from rag.embeddings import embedder_name
 from rag.language import detect_language
 from rag.prompt import abstain_message
+from rag.protocol import says_not_found
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Answer, Chunk, Citation, Source, Timings

@@ -92,15 +92,26 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
     if answer is None:
         return record
     by_id = {c.id: c for c in retrieved}
+    given = answer.withheld or answer
     record.update(
         {
             "answer": answer.answer,
             "raw_answer": answer.raw_answer,  # the model's own text ("" when it was not asked)
             "second_look": answer.second_look,
+            "not_found_probability": answer.not_found_probability,
+            "top_sentence_score": max((s.sentence_score or 0.0 for s in answer.sources), default=None),
+            "abstain_reason": answer.abstain_reason,
+            # the verified answer before the abstention decision (the same as the answer when none withheld it)
+            "draft": None if given.abstained else given.answer,
+            "draft_correct": None if given.abstained else answer_correct(item, given.answer, False),
+            "draft_citations": [{"chunk_id": c.chunk_id, "sentence": c.sentence} for c in given.citations],
             "abstained": answer.abstained,
             "correct": answer_correct(item, answer.answer, answer.abstained),
             "f1": answer_f1(item, answer.answer, answer.abstained),
-            "citations": [{"marker": c.marker, "chunk_id": c.chunk_id, "title": c.title} for c in answer.citations],
+            "citations": [
+                {"marker": c.marker, "chunk_id": c.chunk_id, "title": c.title, "sentence": c.sentence}
+                for c in answer.citations
+            ],
             "citation_hit": any(
                 holds_evidence(evidence_text(by_id[c.chunk_id]), item.evidence)
                 for c in answer.citations

@@ -1,10 +1,14 @@
-"""The chain: (a message trying to change the task is refused) -> (follow-up -> standalone question)
--> retrieval -> prompt -> LLM (streamed) -> (a second look when it found nothing)
--> language check (one firmer retry) -> verified citations -> Answer.
+"""The chain, as named steps (the stages `rag bench` times): guard (a message trying to change the task
+is refused) -> rewrite (a follow-up becomes a standalone question) -> retrieve -> prompt -> read (the
+model's probability of not finding, from the prompt's forward pass) -> generate (streamed) ->
+second_look (when it found nothing) -> language_retry -> verify (citations) -> decide (withhold an
+answer the signals of rag/abstain.py speak against) -> Answer.
 
-`stream()` yields the model's text as it is generated and then the finished, verified `Answer`,
-which replaces the draft; `ask()` returns only the `Answer`. The pipeline, not the model, owns
-citations and abstention: an answer no retrieved passage supports is an abstention.
+`stream()` returns a `Response`: iterating it yields the model's text as it is generated, and its
+`answer` is then the finished, verified `Answer`, which replaces the draft; `ask()` returns only the
+`Answer`. The pipeline, not the model, owns citations and abstention. The chain does not know which
+backend it has: what it asks beyond text goes through rag/reader.py, what the model writes is read
+through rag/protocol.py.
 """
 
 from __future__ import annotations
@@ -19,14 +23,13 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from .citations import MARKER
+from .abstain import signals_for, withhold
 from .errors import EmptyQuestion, RagError
 from .followup import leans_on_history
 from .guard import tries_to_instruct
 from .language import detect_language
-from .llm import LlamaCppChat
+from .llm import make_reader
 from .prompt import (
-    NOT_FOUND,
     BuiltPrompt,
     abstain_message,
     build_prompt,
@@ -35,6 +38,8 @@ from .prompt import (
     refuse_message,
     select_context,
 )
+from .protocol import MARKER, NOT_FOUND, may_become_not_found, says_not_found
+from .reader import ModelReader
 from .retrieval import HybridRetriever
 from .settings import Settings
 from .types import Answer, Citation, Hit, Source, Timings
@@ -60,33 +65,10 @@ def _sources(hits: list[Hit]) -> list[Source]:
             score=h.score,
             text=h.chunk.text,
             sentence=h.best_sentence,
+            sentence_score=h.sentence_score,
         )
         for h in hits
     ]
-
-
-_NOT_FOUND = re.compile(rf"\b{NOT_FOUND}\b|^\W*not[ _]found\W*(\[\d+\]\W*)*$", re.IGNORECASE)
-
-
-def says_not_found(text: str) -> bool:
-    """The model's fixed not-found marker (or nothing at all) means it found no answer.
-
-    Example: "NOT_FOUND", "Not_FOUND [1]" -> True; "The cause was not found by investigators." -> False
-    """
-    stripped = text.strip()
-    return not stripped or bool(_NOT_FOUND.search(stripped))
-
-
-_MARKER_ONLY = re.compile(r"^\W*not[ _]found\W*(\[\d+\]\W*)*$", re.IGNORECASE)
-
-
-def may_become_not_found(text: str) -> bool:
-    """Could this draft still turn out to be just the not-found marker? Such a draft is not shown.
-
-    Example: "", "NOT_F", "NOT_FOUND [1]" -> True; "Il 9 dicembre" -> False
-    """
-    stripped = text.strip()
-    return NOT_FOUND.startswith(stripped.upper()) or bool(_MARKER_ONLY.match(stripped))
 
 
 @dataclass
@@ -108,7 +90,9 @@ class _Trace:
 
     def record(self, message: Any) -> None:
         """Keep a model call's figures (sent by our llama.cpp backend in `response_metadata`)."""
-        stats = (getattr(message, "response_metadata", None) or {}).get("llm_stats")
+        self.record_stats((getattr(message, "response_metadata", None) or {}).get("llm_stats"))
+
+    def record_stats(self, stats: dict[str, float] | None) -> None:
         if stats:
             self.llm.append(stats)
 
@@ -178,12 +162,18 @@ class Pipeline:
     """Answers questions over the indexed articles. Build once, call many times (thread-safe)."""
 
     def __init__(
-        self, settings: Settings, retriever: HybridRetriever, chat_model: BaseChatModel, verifier: Verifier
+        self,
+        settings: Settings,
+        retriever: HybridRetriever,
+        chat_model: BaseChatModel,
+        verifier: Verifier,
+        reader: ModelReader | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.chat_model = chat_model
         self.verifier = verifier
+        self.reader = reader or make_reader(chat_model)
 
     def standalone_question(
         self, question: str, language: str, history: Sequence[tuple[str, str]], trace: _Trace | None = None
@@ -195,8 +185,7 @@ class Pipeline:
         if not history or not leans_on_history(question):
             return question
         messages = build_rewrite_prompt(question, language, list(history))
-        limit: dict[str, Any] = {"max_tokens": REWRITE_MAX_TOKENS} if isinstance(self.chat_model, LlamaCppChat) else {}
-        reply = self.chat_model.invoke(messages, **limit)
+        reply = self.chat_model.invoke(messages, **self.reader.limit(REWRITE_MAX_TOKENS))
         if trace is not None:
             trace.record(reply)
         text = str(reply.content)
@@ -206,27 +195,29 @@ class Pipeline:
             return question
         return rewritten
 
-    def stream(
-        self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()
-    ) -> Iterator[str | Answer]:
-        """Yield text deltas as the model writes, then the final Answer.
+    def stream(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Response:
+        """The answer as it is written: iterate for the text deltas, then read `.answer` for the final Answer.
 
-        `history` holds the earlier (question, answer) pairs of the conversation, oldest first.
+        `history` holds the earlier (question, answer) pairs of the conversation, oldest first. An empty
+        or overlong question raises here, before anything is streamed.
         """
-        trace = _Trace(time.perf_counter())
         question = " ".join((question or "").split())
         if not question:
             raise EmptyQuestion()
         if len(question) > MAX_QUESTION_CHARS:
             raise RagError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
+        return Response(self._steps(question, k, history))
+
+    def _steps(self, question: str, k: int | None, history: Sequence[tuple[str, str]]) -> Generator[str, None, Answer]:
+        """The chain's named steps (the stages of `Timings.stages`), yielding the shown text, returning the Answer."""
+        trace = _Trace(time.perf_counter())
         with trace.step("guard"):
             language = detect_language(question)
             refused = tries_to_instruct(question)
         if refused:
             log.info("refused a message that tries to change the task")
             refusal = _abstention(question, language, [], trace.timings())
-            yield replace(refusal, answer=refuse_message(language))
-            return
+            return replace(refusal, answer=refuse_message(language))
         with trace.step("rewrite"):
             standalone = self.standalone_question(question, language, history, trace)
         with trace.step("retrieve"):
@@ -235,22 +226,29 @@ class Pipeline:
         top_dense = max((h.dense_score or 0.0 for h in hits), default=0.0)
         rewritten = standalone if standalone != question else ""
         if not hits or top_dense < self.settings.profile.min_dense_score:
-            yield _abstention(question, language, hits, trace.timings(retrieve_ms=retrieve_ms), standalone=rewritten)
-            return
+            return _abstention(question, language, hits, trace.timings(retrieve_ms=retrieve_ms), standalone=rewritten)
 
         sentences = self.settings.context_sentences
+        closest = self.settings.prompt_sentences
         with trace.step("prompt"):
             context = select_context(hits, self.settings.context_k, self.settings.context_tokens, sentences)
 
-            def prompt_for(firm_language: bool = False) -> BuiltPrompt:
+            def prompt_for(firm_language: bool = False) -> BuiltPrompt | None:
+                if closest:
+                    return build_second_look_prompt(standalone, language, hits, closest, firm_language)
                 return build_prompt(standalone, language, context, firm_language=firm_language, sentences=sentences)
 
             make_prompt: Callable[[bool], BuiltPrompt | None] = prompt_for
-            prompt = prompt_for()
+            prompt = prompt_for() or build_prompt(standalone, language, context, sentences=sentences)
+        with trace.step("read"):
+            # the model's own confidence that the passages do not answer, from the prompt's forward pass
+            opening = self.reader.opening(prompt.messages, [NOT_FOUND])
+            trace.record_stats(self.reader.last_stats)
+        p_not_found = opening.get(NOT_FOUND) if opening is not None else None
         generate_started = time.perf_counter()
         with trace.step("generate"):
             raw = yield from self._draft(prompt, trace)
-        look = self.settings.second_look_sentences
+        look = 0 if closest else self.settings.second_look_sentences
         looked_again = False
         if may_become_not_found(raw) and look:
             # a long prompt can hide the one sentence that answers: ask again over only the closest ones
@@ -276,23 +274,39 @@ class Pipeline:
 
         with trace.step("verify"):
             verified = None if says_not_found(raw) else self.verifier.verify(raw, prompt.sources)
-        timings = trace.timings(retrieve_ms=retrieve_ms, generate_ms=generate_ms)
         if verified is None or not verified.supported or not adds_information(verified.text, standalone):
-            yield _abstention(question, language, hits, timings, raw, prompt.sources, rewritten)
-            return
-        yield Answer(
+            timings = trace.timings(retrieve_ms=retrieve_ms, generate_ms=generate_ms)
+            return replace(
+                _abstention(question, language, hits, timings, raw, prompt.sources, rewritten),
+                not_found_probability=p_not_found,
+            )
+        citations = _citations(verified, prompt.sources)
+        with trace.step("decide"):
+            by_id = {h.chunk.id: h.chunk for h in prompt.sources}
+            cited = [(by_id[c.chunk_id], c.sentence or "") for c in citations]
+            top_sentence = max((h.sentence_score or 0.0 for h in hits), default=0.0)
+            signals = signals_for(standalone, p_not_found, top_sentence, [h.chunk for h in hits], cited)
+            reason = withhold(signals, self.settings.abstain_policy)
+        timings = trace.timings(retrieve_ms=retrieve_ms, generate_ms=generate_ms)
+        answer = Answer(
             question=question,
             standalone_question=rewritten,
             language=language,
             answer=verified.text,
             abstained=False,
-            citations=_citations(verified, prompt.sources),
+            citations=citations,
             sources=_sources(hits),
             timings=timings,
             raw_answer=raw,
             context_ids=[h.chunk.id for h in prompt.sources],
             second_look=looked_again,
+            not_found_probability=p_not_found,
         )
+        if reason:
+            log.info("answer withheld: %s", reason)
+            abstention = _abstention(question, language, hits, timings, raw, prompt.sources, rewritten)
+            answer = replace(abstention, not_found_probability=p_not_found, abstain_reason=reason, withheld=answer)
+        return answer
 
     def _draft(self, prompt: BuiltPrompt, trace: _Trace) -> Generator[str, None, str]:
         """Stream the model's answer to `prompt`, holding back a draft that may be only the not-found
@@ -314,7 +328,25 @@ class Pipeline:
         return "".join(parts)
 
     def ask(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Answer:
-        for item in self.stream(question, k=k, history=history):
-            if isinstance(item, Answer):
-                return item
-        raise RuntimeError("the pipeline ended without an answer")  # unreachable: stream always yields one
+        return self.stream(question, k=k, history=history).answer
+
+
+class Response:
+    """An answer being written. Iterating yields the text as the reader may see it (the draft); `answer`
+    then holds the final, verified Answer, which replaces the draft (reading it first runs the rest)."""
+
+    def __init__(self, steps: Generator[str, None, Answer]) -> None:
+        self._steps = steps
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._answer is None:
+            self._answer = yield from self._steps
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            for _ in self:
+                pass
+        assert self._answer is not None  # the steps always return an Answer
+        return self._answer

@@ -249,7 +249,6 @@ def _print_answer(answer: Any) -> None:
 
 def cmd_ask(args: argparse.Namespace, settings: Any) -> int:
     from .service import build_service
-    from .types import Answer
 
     service = build_service(settings)
     if args.json:
@@ -257,21 +256,16 @@ def cmd_ask(args: argparse.Namespace, settings: Any) -> int:
             answer = service.pipeline.ask(args.question, k=args.k)
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    final = None
-    for item in service.pipeline.stream(args.question, k=args.k):
-        if isinstance(item, Answer):
-            final = item
-        else:
-            print(item, end="", file=sys.stderr, flush=True)
+    response = service.pipeline.stream(args.question, k=args.k)
+    for delta in response:
+        print(delta, end="", file=sys.stderr, flush=True)
     print("", file=sys.stderr)
-    if final is not None:
-        _print_answer(final)
+    _print_answer(response.answer)
     return 0
 
 
 def cmd_chat(args: argparse.Namespace, settings: Any) -> int:
     from .service import build_service
-    from .types import Answer
 
     service = build_service(settings)
     print(
@@ -287,15 +281,15 @@ def cmd_chat(args: argparse.Namespace, settings: Any) -> int:
         if not question:
             break
         try:
-            for item in service.pipeline.stream(question, k=args.k, history=history):
-                if isinstance(item, Answer):
-                    print("\r\033[K", end="")
-                    if item.standalone_question:
-                        print(f"({item.standalone_question})")
-                    _print_answer(item)
-                    history.append((question, item.answer))
-                else:
-                    print(item, end="", flush=True)
+            response = service.pipeline.stream(question, k=args.k, history=history)
+            for delta in response:
+                print(delta, end="", flush=True)
+            answer = response.answer
+            print("\r\033[K", end="")
+            if answer.standalone_question:
+                print(f"({answer.standalone_question})")
+            _print_answer(answer)
+            history.append((question, answer.answer))
         except RagError as e:
             print(f"error: {e}", file=sys.stderr)
     return 0

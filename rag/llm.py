@@ -21,6 +21,7 @@ from .errors import ModelUnavailable
 from .llm_worker import WorkerLlama
 from .local_llama import LlamaOptions, LocalLlama
 from .model_files import PACKAGED_MODELS, ensure_model
+from .reader import LocalReader, ModelReader, PlainReader
 from .runtime import HealthReport, check_model, crash_hint
 from .settings import Settings
 
@@ -95,6 +96,13 @@ class LlamaCppChat(BaseChatModel):
                 },
             )
         )
+
+
+def make_reader(chat_model: BaseChatModel) -> ModelReader:
+    """What the chain may ask of this chat model beyond its text (rag/reader.py)."""
+    if isinstance(chat_model, LlamaCppChat):
+        return LocalReader(chat_model.engine)
+    return PlainReader()
 
 
 def llama_options(settings: Settings, model_path: Path) -> LlamaOptions:

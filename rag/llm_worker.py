@@ -1,6 +1,6 @@
 """The embedded model in a worker process, so that a crash of the native library is a message, not the end.
 
-`WorkerLlama` has LocalLlama's interface (load, stream, last_stats, floor). The model lives in a
+`WorkerLlama` has LocalLlama's interface (load, stream, opening, last_stats, floor). The model lives in a
 child process (`python -m rag.llm_worker`); text deltas come back over a socket pair. When the child dies mid-call
 (a segfault in llama.cpp, the OOM killer, kill -9), the call raises ModelCrashed naming the signal
 and the fix, and a new child is started at once for the next call.
@@ -51,6 +51,9 @@ def serve(conn: Connection) -> None:
                         if conn.poll() and conn.recv()[0] == "cancel":
                             break
                 conn.send(("done", engine.last_stats.as_dict()))
+            elif kind == "opening":
+                logprobs = engine.opening(*request[1:])
+                conn.send(("done", (logprobs, engine.last_stats.as_dict())))
             elif kind == "floor":
                 conn.send(("done", engine.floor(*request[1:])))
         except Exception as e:  # reported to the caller; the worker stays up
@@ -188,6 +191,12 @@ class WorkerLlama:
                     yield payload
                 else:
                     self.last_stats = CallStats(**payload)
+
+    def opening(self, messages: list[Message], words: list[str]) -> dict[str, float]:
+        result: dict[str, float] = {}
+        for _, (logprobs, stats) in self._call(("opening", messages, words)):
+            result, self.last_stats = logprobs, CallStats(**stats)
+        return result
 
     def floor(self, prompt_tokens: int, decode_tokens: int) -> dict[str, float]:
         result: dict[str, float] = {}

@@ -10,7 +10,7 @@ import ctypes
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ class LocalLlama:
         self.options = options
         self._llama: Any = None
         self._system_format: Any = None  # renders a system message alone, to find the cacheable prefix
+        self._prompt_format: Any = None  # renders a conversation up to the assistant's turn
         self._prefixes: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
         self.extra_buffers = True
         self.last_stats = CallStats()
@@ -100,11 +101,13 @@ class LocalLlama:
                 )
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelUnavailable(f"llama.cpp could not load {path}: {e}") from e
-        self._system_format = self._make_system_format()
+        if self.options.prefix_cache:
+            self._system_format = self._make_format(generation_prompt=False)
+        self._prompt_format = self._make_format(generation_prompt=True)
 
-    def _make_system_format(self) -> Any:
+    def _make_format(self, generation_prompt: bool) -> Any:
         template = self._llama.metadata.get("tokenizer.chat_template")
-        if not template or not self.options.prefix_cache:
+        if not template:
             return None
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -114,7 +117,7 @@ class LocalLlama:
             template=template,
             eos_token=model.token_get_text(eos) if eos != -1 else "",
             bos_token=model.token_get_text(bos) if bos != -1 else "",
-            add_generation_prompt=False,
+            add_generation_prompt=generation_prompt,
         )
 
     # -- the prefix cache -------------------------------------------------------------------------
@@ -167,17 +170,10 @@ class LocalLlama:
     def _stream(
         self, messages: list[Message], max_tokens: int | None, stop: list[str] | None
     ) -> Generator[str, None, None]:
-        import llama_cpp
-
         self.load()
-        llama = self._llama
-        started = time.perf_counter()
-        # llama.cpp books a decode's time when the context next synchronizes: wait for any earlier work
-        # here, or it would be counted (with the idle time since) as this call's
-        llama_cpp.llama_synchronize(llama._ctx.ctx)
-        llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
+        started = self._begin_call()
         self._restore_prefix(messages)
-        completion = llama.create_chat_completion(
+        completion = self._llama.create_chat_completion(
             messages=messages,
             stream=True,
             temperature=self.options.temperature,
@@ -185,10 +181,25 @@ class LocalLlama:
             seed=self.options.seed,
             stop=stop or [],
         )
+        yield from self._deltas((part["choices"][0]["delta"].get("content") for part in completion), started)
+
+    def _begin_call(self) -> float:
+        import llama_cpp
+
+        # llama.cpp books a decode's time when the context next synchronizes: wait for any earlier work
+        # here, or it would be counted (with the idle time since) as this call's
+        llama_cpp.llama_synchronize(self._llama._ctx.ctx)
+        llama_cpp.llama_perf_context_reset(self._llama._ctx.ctx)
+        return time.perf_counter()
+
+    def _deltas(self, texts: Iterator[str | None], started: float) -> Generator[str, None, None]:
+        """Pass on the non-empty text pieces, then keep the call's figures in `last_stats`."""
+        import llama_cpp
+
+        llama = self._llama
         pieces = 0
         try:
-            for part in completion:
-                delta = part["choices"][0]["delta"].get("content") or ""
+            for delta in texts:
                 if delta:
                     pieces += 1
                     yield delta
@@ -203,6 +214,54 @@ class LocalLlama:
                 decode_ms=round(float(perf.t_eval_ms), 1),
                 total_ms=round((time.perf_counter() - started) * 1000, 1),
             )
+
+    def opening(self, messages: list[Message], words: list[str]) -> dict[str, float]:
+        """Evaluate the prompt once and read the log-probability that the reply opens with each word's first
+        token (over the whole vocabulary). No token is generated; the evaluated prompt stays in the context,
+        so a `stream` of the same messages then costs about one token of prefill.
+        """
+        with self._lock:
+            return self._opening(messages, words)
+
+    def _opening(self, messages: list[Message], words: list[str]) -> dict[str, float]:
+        import llama_cpp
+        import numpy as np
+
+        self.load()
+        llama = self._llama
+        if self._prompt_format is None:
+            raise ModelUnavailable("This model has no chat template: its reply's opening cannot be read.")
+        started = self._begin_call()
+        self._restore_prefix(messages)
+        prompt = self._prompt_format(messages=messages).prompt
+        tokens = llama.tokenize(prompt.encode(), add_bos=True, special=True)
+        ids = [self._first_token(word) for word in words]
+        # keep what the context already holds of this prompt; evaluate at least the last token for its logits
+        cached = 0
+        for held, wanted in zip(llama._input_ids[: llama.n_tokens].tolist(), tokens[:-1], strict=False):
+            if held != wanted:
+                break
+            cached += 1
+        llama.n_tokens = cached
+        llama.eval(tokens[cached:])
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1), shape=(llama.n_vocab(),))
+        logits = logits.astype(np.float64)
+        top = logits.max()
+        log_total = top + np.log(np.exp(logits - top).sum())
+        perf = llama_cpp.llama_perf_context(llama._ctx.ctx)
+        self.last_stats = CallStats(
+            prompt_tokens=len(tokens),
+            prefill_tokens=int(perf.n_p_eval),
+            prefill_ms=round(float(perf.t_p_eval_ms), 1),
+            total_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return {word: float(logits[i] - log_total) for word, i in zip(words, ids, strict=True)}
+
+    def _first_token(self, word: str) -> int:
+        ids = self._llama.tokenize(word.encode(), add_bos=False, special=False)
+        if not ids:
+            raise ValueError(f"{word!r} has no tokens")
+        return int(ids[0])
 
     def floor(self, prompt_tokens: int, decode_tokens: int) -> dict[str, float]:
         """The bare speed of this build on this CPU: `eval` of `prompt_tokens` tokens in one go, then

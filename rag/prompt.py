@@ -15,7 +15,6 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from .chunking import split_sentences
 from .types import Hit
 
-NOT_FOUND = "NOT_FOUND"
 CHARS_PER_TOKEN = 3.2  # measured on the Qwen tokenizer with Italian news text; errs on the long side
 SOURCE_OVERHEAD_TOKENS = 16
 

@@ -87,6 +87,7 @@ class HybridRetriever:
         for rank, (cid, score) in enumerate(order, start=1):
             scores = tuple(per_sentence.get(cid, ()))
             chunk = side.chunks[cid]
+            spans = tuple(split_sentences(chunk.text))
             best = max(range(len(scores)), key=scores.__getitem__) if scores else None
             hits.append(
                 Hit(
@@ -96,8 +97,9 @@ class HybridRetriever:
                     dense_score=found.dense.get(cid),
                     keyword_score=found.keyword.get(cid),
                     sentence_score=found.sentence.get(cid),
-                    best_sentence=_sentence_at(chunk, best),
+                    best_sentence=_sentence_at(chunk, spans, best),
                     sentence_scores=scores,
+                    spans=spans,
                 )
             )
         return hits
@@ -111,12 +113,9 @@ def _lang(language: str) -> str:
     return language if language in QUERY_LANGUAGES else "it"
 
 
-def _sentence_at(chunk: Chunk, index: int | None) -> str:
+def _sentence_at(chunk: Chunk, spans: tuple[tuple[int, int], ...], index: int | None) -> str:
     """The chunk's index-th sentence, as the store split it ("" for None)."""
-    if index is None:
-        return ""
-    spans = split_sentences(chunk.text)
-    if not 0 <= index < len(spans):
+    if index is None or not 0 <= index < len(spans):
         return ""
     start, end = spans[index]
     return chunk.text[start:end]

@@ -15,7 +15,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .abstain import ABSTAIN_RULES, Policy
 from .fusion import Fusion, FusionRule
+
+
+def _rule_names(value: str) -> list[str]:
+    return [r.strip() for r in value.split(",") if r.strip()]
+
 
 DEFAULT_CORPUS = (Path("corpus"),)
 DEFAULT_INDEX = Path("index")
@@ -97,6 +103,17 @@ class Settings(BaseSettings):
     # each cut to its sentences closest to the question (0: whole passages). On the eval set, 3 sentences
     # from each of 3 passages hold the evidence as often as 3 whole passages, in three quarters the tokens
     context_sentences: NonNegativeInt = 3
+    # instead, the prompt holds only this many sentences closest to the question across all k passages
+    # (0: the passages as above)
+    prompt_sentences: NonNegativeInt = 0
+    # when a verified answer is withheld (rag/abstain.py): the model's not-found probability above which
+    # (1: never), the best sentence similarity below which (0: never), and the premise rules in force
+    # (comma-separated names of rag/abstain.py Policy's switches). Chosen by evals/tune_abstain.py on the
+    # SQuAD-it development records (answerable and false-premise), withholding at most 0.05 of the
+    # answerable questions more than no policy: evals/results/abstain/tuning.md
+    abstain_not_found: float = Field(default=0.3, ge=0.0, le=1.0)
+    abstain_min_sentence: float = 0.0
+    abstain_rules: str = "names_in_passages,qualifiers"
     # when the model finds no answer in those passages, it is asked once more over only this many
     # sentences closest to the question, from all k retrieved passages (0: no second look)
     second_look_sentences: NonNegativeInt = 4
@@ -161,6 +178,14 @@ class Settings(BaseSettings):
             return tuple(Path(p.strip()) for p in parts)
         return value
 
+    @field_validator("abstain_rules")
+    @classmethod
+    def _known_rules(cls, value: str) -> str:
+        unknown = [r for r in _rule_names(value) if r not in ABSTAIN_RULES]
+        if unknown:
+            raise ValueError(f"unknown abstention rule(s) {', '.join(unknown)}: use any of {', '.join(ABSTAIN_RULES)}")
+        return value
+
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, value: str) -> str:
@@ -200,6 +225,15 @@ class Settings(BaseSettings):
             if f.name in type(self).model_fields and getattr(self, f.name) is not None
         }
         return replace(base, **chosen)
+
+    @property
+    def abstain_policy(self) -> Policy:
+        """When a verified answer is withheld (rag/abstain.py)."""
+        return Policy(
+            max_not_found=self.abstain_not_found,
+            min_top_sentence=self.abstain_min_sentence,
+            **dict.fromkeys(_rule_names(self.abstain_rules), True),
+        )
 
     @property
     def fusion_params(self) -> Fusion:

@@ -85,6 +85,7 @@ class Hit:
     sentence_score: float | None = None  # cosine similarity of its best sentence
     best_sentence: str = ""  # the chunk's sentence closest to the question
     sentence_scores: tuple[float, ...] = ()  # similarity of each sentence of chunk.text, in text order
+    spans: tuple[tuple[int, int], ...] = ()  # those sentences' (start, end) in chunk.text, as the store split them
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class Source:
     score: float
     text: str
     sentence: str = ""  # the passage's sentence closest to the question
+    sentence_score: float | None = None  # that sentence's similarity to the question
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,11 @@ class Answer:
     context_ids: list[str] = field(default_factory=list)  # chunk ids in the prompt, in marker order
     standalone_question: str = ""  # a follow-up as rewritten for retrieval ("" when asked as is)
     second_look: bool = False  # answered from the closest sentences after the full prompt found nothing
+    # the model's probability of opening its reply to the (first) prompt with the not-found marker, also when
+    # a second look then answered (None: the backend cannot tell)
+    not_found_probability: float | None = None
+    abstain_reason: str = ""  # why a verified answer was withheld (rag/abstain.py); "" otherwise
+    withheld: Answer | None = None  # that answer with its citations, kept for the eval's coverage curve
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (`rag ask --json`)."""
@@ -149,6 +156,8 @@ class Answer:
             "abstained": self.abstained,
             "standalone_question": self.standalone_question,
             "second_look": self.second_look,
+            "not_found_probability": self.not_found_probability,
+            "abstain_reason": self.abstain_reason,
             "citations": [asdict(c) for c in self.citations],
             "sources": [asdict(s) for s in self.sources],
             "timings": asdict(self.timings),

@@ -24,9 +24,9 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from .chunking import split_sentences
-from .citations import MARKER
 from .keyword import analyze
 from .numbers import numbers_in
+from .protocol import MARKER
 from .types import Hit
 
 _CACHE_LIMIT = 20_000

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import BaseMessage
 
-from rag.answer import Pipeline, may_become_not_found, says_not_found
-from rag.citations import marker_numbers
+from rag.answer import Pipeline
 from rag.errors import EmptyQuestion
 from rag.ingest import ingest
+from rag.protocol import marker_numbers, may_become_not_found, says_not_found
 from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore
-from rag.types import Answer
 from rag.verify import Verifier
 from tests.fakes import HashEmbeddings, ScriptedChat, scripted
 
@@ -95,10 +94,12 @@ def test_empty_question_is_an_error_and_no_model_call(settings: Settings, questi
 
 def test_stream_yields_text_then_the_answer(settings: Settings) -> None:
     chat = scripted("Nel 2028 arriveranno due modelli [1].")
-    items = list(_pipeline(settings, chat).stream("Quando arriveranno i modelli Ford?"))
-    assert isinstance(items[-1], Answer)
-    assert "".join(i for i in items[:-1] if isinstance(i, str)) == "Nel 2028 arriveranno due modelli [1]."
-    assert items[-1].timings.total_ms >= items[-1].timings.ttft_ms >= items[-1].timings.retrieve_ms
+    response = _pipeline(settings, chat).stream("Quando arriveranno i modelli Ford?")
+    assert "".join(response) == "Nel 2028 arriveranno due modelli [1]."
+    answer = response.answer
+    assert "2028" in answer.answer and answer.citations
+    assert answer.timings.total_ms >= answer.timings.ttft_ms >= answer.timings.retrieve_ms
+    assert list(response) == [] and response.answer is answer  # a finished response stays finished
 
 
 def test_prompt_respects_passage_count_and_token_budget(settings: Settings) -> None:
@@ -132,6 +133,8 @@ def test_answer_json_shape(settings: Settings) -> None:
         "abstained",
         "standalone_question",
         "second_look",
+        "not_found_probability",
+        "abstain_reason",
         "citations",
         "sources",
         "timings",
@@ -146,7 +149,16 @@ def test_answer_json_shape(settings: Settings) -> None:
         "text",
         "sentence",
     ]
-    assert list(data["sources"][0]) == ["rank", "chunk_id", "article_id", "title", "score", "text", "sentence"]
+    assert list(data["sources"][0]) == [
+        "rank",
+        "chunk_id",
+        "article_id",
+        "title",
+        "score",
+        "text",
+        "sentence",
+        "sentence_score",
+    ]
     assert list(data["timings"])[:4] == ["retrieve_ms", "ttft_ms", "generate_ms", "total_ms"]
     assert {"prompt_tokens", "prefill_ms", "decode_ms", "stages"} <= set(data["timings"])
     assert list(data["timings"]["stages"])[:3] == ["guard", "rewrite", "retrieve"]  # the steps, in the order they ran
@@ -246,14 +258,15 @@ def test_when_the_model_finds_nothing_it_gets_a_second_look_over_the_closest_sen
 
     chat = scripted(model)
     pipeline = _pipeline(settings, chat, second_look_sentences=2)
-    items = list(pipeline.stream("Quando arriveranno i nuovi modelli elettrici Ford nei concessionari?"))
-    answer = items[-1]
-    assert isinstance(answer, Answer) and not answer.abstained and answer.second_look
+    response = pipeline.stream("Quando arriveranno i nuovi modelli elettrici Ford nei concessionari?")
+    shown = "".join(response)
+    answer = response.answer
+    assert not answer.abstained and answer.second_look
     first, second = (str(p[-1].content) for p in chat.prompts)
     assert len(second) < len(first)  # two sentences instead of whole passages
     assert "inizio del 2028" in second
     # the reader never sees the marker, only the second answer as it streams
-    assert "".join(i for i in items[:-1] if isinstance(i, str)) == answer.raw_answer
+    assert shown == answer.raw_answer
     assert "NOT_FOUND" not in answer.raw_answer and "2028" in answer.answer
     # its markers point into the second prompt, whose passages are the answer's context
     assert len(answer.context_ids) == second.count("\n\n[") + 1 <= 2
@@ -284,3 +297,59 @@ def test_a_message_trying_to_change_the_task_is_refused_without_asking_the_model
     answer = _pipeline(settings, chat).ask(message)
     assert answer.abstained and answer.language == language and answer.answer.startswith(reply)
     assert chat.prompts == [] and answer.citations == []
+
+
+def test_an_answer_whose_citation_lacks_a_name_of_the_question_is_withheld_under_that_rule(settings: Settings) -> None:
+    # the seeds say the agreement was signed by Renault and Ford; "Stellantis" is a swapped name
+    reply = scripted(lambda m: f"Arriveranno dall'inizio del 2028 [{_source_holding(m, 'inizio del 2028')}].")
+    question = "Quando arriveranno i nuovi modelli elettrici Stellantis?"
+    given = _pipeline(settings, reply, abstain_rules="").ask(question)
+    assert not given.abstained and given.abstain_reason == ""
+    strict = _pipeline(settings, reply, abstain_rules="names_in_cited").ask(question)
+    assert strict.abstained and not strict.citations
+    assert "Stellantis" in strict.abstain_reason
+    assert strict.withheld is not None and "2028" in strict.withheld.answer and strict.withheld.citations
+    by_default = _pipeline(settings, reply).ask(question)  # no retrieved passage names Stellantis at all
+    assert by_default.abstained and "Stellantis" in by_default.abstain_reason
+
+
+def test_a_backend_that_cannot_tell_its_probabilities_leaves_the_not_found_rule_idle(settings: Settings) -> None:
+    reply = scripted(lambda m: f"Arriveranno dall'inizio del 2028 [{_source_holding(m, 'inizio del 2028')}].")
+    answer = _pipeline(settings, reply, abstain_not_found=0.0).ask("Quando arriveranno i nuovi modelli elettrici Ford?")
+    assert answer.not_found_probability is None and not answer.abstained
+
+
+class _LeaningReader:
+    """A model reader that says the model leans this much to the not-found marker."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+        self.asked: list[list[BaseMessage]] = []
+
+    @property
+    def last_stats(self) -> dict[str, float]:
+        return {}
+
+    def opening(self, messages: list[BaseMessage], words: list[str]) -> dict[str, float] | None:
+        self.asked.append(messages)
+        return dict.fromkeys(words, self.p)
+
+    def limit(self, max_tokens: int) -> dict[str, object]:
+        return {}
+
+
+def test_the_models_not_found_probability_is_read_from_the_answering_prompt_and_can_withhold(
+    settings: Settings,
+) -> None:
+    reply = scripted(lambda m: f"Arriveranno dall'inizio del 2028 [{_source_holding(m, 'inizio del 2028')}].")
+    settings = settings.model_copy(update={"min_dense_score": 0.0, "abstain_not_found": 0.5})
+    store = ChunkStore(settings, HashEmbeddings())
+    ingest(settings, store)
+    verifier = Verifier(store.embeddings, settings.min_support)
+    question = "Quando arriveranno i nuovi modelli elettrici Ford?"
+    for p, withheld in ((0.2, False), (0.9, True)):
+        reader = _LeaningReader(p)
+        answer = Pipeline(settings, HybridRetriever(settings, store), reply, verifier, reader).ask(question)
+        assert reader.asked and reader.asked[0] == reply.prompts[-1]  # the same prompt the model answered
+        assert answer.not_found_probability == p and answer.abstained is withheld
+        assert ("0.90" in answer.abstain_reason) is withheld

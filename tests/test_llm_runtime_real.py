@@ -127,3 +127,24 @@ def test_the_prefix_cache_keeps_each_system_prompt_without_changing_an_answer(mo
     assert second.prefill_tokens < second.prompt_tokens  # the Italian system prompt was restored, not evaluated
     plain = LocalLlama(options(model_path, prefix_cache=0))
     assert "".join(plain.stream(QUESTION)) == italian
+
+
+def test_reading_the_opening_probabilities_costs_the_answer_nothing_and_changes_nothing(model_path: Path) -> None:
+    # the worker reads P(first token) from the prompt's forward pass; the answer then reuses that pass
+    worker, fresh = WorkerLlama(options(model_path)), WorkerLlama(options(model_path))
+    try:
+        marker = [{"role": "system", "content": QUESTION[0]["content"] + " Se il testo non lo dice, scrivi NOT_FOUND."}]
+        asked = marker + [QUESTION[1]]
+        unknown = marker + [{"role": "user", "content": QUESTION[1]["content"].replace("quando", "da chi")}]
+        answerable = worker.opening(asked, ["NOT_FOUND", "Il"])
+        evaluated = worker.last_stats.prefill_tokens
+        after = "".join(worker.stream(asked))
+        assert worker.last_stats.prefill_tokens <= 2 < evaluated  # the prompt was not evaluated again
+        assert after == "".join(fresh.stream(asked))  # and the answer is the one a fresh model gives
+        not_said = worker.opening(unknown, ["NOT_FOUND"])
+        # the model leans to the marker more when the text does not say who signed
+        assert not_said["NOT_FOUND"] > answerable["NOT_FOUND"]
+        assert all(lp <= 0 for lp in answerable.values())
+    finally:
+        worker.close()
+        fresh.close()

@@ -75,13 +75,13 @@ def respond(
     draft = ""
     try:
         yield history, "", turns, WORKING
-        for item in service.pipeline.stream(message, k=k, history=earlier):
-            if isinstance(item, Answer):
-                final = history + [{"role": "assistant", "content": render_answer(item)}]
-                yield final, "", turns + [_turn(item)], status_line(item, number)
-                return
-            draft += item
+        response = service.pipeline.stream(message, k=k, history=earlier)
+        for delta in response:
+            draft += delta
             yield history + [{"role": "assistant", "content": answer_text(draft)}], "", turns, WORKING
+        answer = response.answer
+        final = history + [{"role": "assistant", "content": render_answer(answer)}]
+        yield final, "", turns + [_turn(answer)], status_line(answer, number)
     except RagError as e:
         text = f"⚠️ {plain(str(e))}"
         yield history + [{"role": "assistant", "content": text}], message, turns + [_failed(message)], f"⚠️ {number}"
