@@ -38,6 +38,7 @@ class Case:
     """One eval record as the decision sees it."""
 
     id: str
+    source: str  # the question set (the report's folder)
     split: str
     lang: str
     answerable: bool
@@ -59,7 +60,8 @@ def load_cases(reports: Sequence[Path], chunks: dict[str, Chunk]) -> list[Case]:
                 top = r.get("top_sentence_score") or 0.0
                 signals = signals_for(r["question"], r.get("not_found_probability"), top, passages, pairs)
             correct = r.get("draft_correct", r["correct"] if draft is not None else None)
-            cases.append(Case(r["id"], r["split"], r["lang"], r["answerable"], correct, signals))
+            source = folder.parent.name if folder.name in ("dev", "test") else folder.name
+            cases.append(Case(r["id"], source, r["split"], r["lang"], r["answerable"], correct, signals))
     return cases
 
 
@@ -117,10 +119,15 @@ def choose(cases: Sequence[Case], max_added_false_abstention: float | None = MAX
 
 
 def _groups(cases: Sequence[Case]) -> dict[str, list[Case]]:
+    """All cases, then each question set's answerable questions by language and its unanswerable ones."""
     groups: dict[str, list[Case]] = {"all": list(cases)}
-    for lang in ("it", "en"):
-        groups[f"answerable {lang}"] = [c for c in cases if c.answerable and c.lang == lang]
-    groups["unanswerable"] = [c for c in cases if not c.answerable]
+    for source in dict.fromkeys(c.source for c in cases):
+        mine = [c for c in cases if c.source == source]
+        for lang in ("it", "en"):
+            if subset := [c for c in mine if c.answerable and c.lang == lang]:
+                groups[f"{source}: answerable {lang}"] = subset
+        if subset := [c for c in mine if not c.answerable]:
+            groups[f"{source}: unanswerable"] = subset
     return groups
 
 

@@ -8,7 +8,7 @@ CHUNK = Chunk("c1", "a1", "Ossigeno", "", "it", "unknown", TEXT, 0, len(TEXT), 0
 
 def _case(i: int, split: str, answerable: bool, question: str, not_found: float, correct: bool | None) -> Case:
     signals = signals_for(question, not_found, 0.6, [CHUNK], [(CHUNK, TEXT)]) if correct is not None else None
-    return Case(f"q{i}", split, "it", answerable, correct, signals)
+    return Case(f"q{i}", "set", split, "it", answerable, correct, signals)
 
 
 CASES = [
