@@ -10,8 +10,9 @@ the eval sets by evals/tune_abstain.py, which also draws the held-out coverage-a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .language import detect_language
 from .premise import Check, check, premise_of
 from .types import Chunk
 
@@ -32,7 +33,7 @@ class Policy:
 
     max_not_found: float = 1.0  # withhold when the model's not-found probability is above this (1: off)
     min_top_sentence: float = 0.0  # withhold when the best sentence is less similar than this (0: off)
-    names_in_passages: bool = False  # withhold when a name of the question is in no retrieved passage
+    names_in_passages: bool = False  # withhold when a name of the question is in no retrieved passage of its language
     near_names: bool = False  # withhold when the passages hold a name of the question only misspelt
     names_in_cited: bool = False  # withhold when the cited sentences do not hold a name of the question
     numbers_in_cited: bool = False  # ... a number of the question
@@ -49,10 +50,19 @@ def signals_for(
     passages: list[Chunk],
     cited: list[tuple[Chunk, str]],
 ) -> Signals:
-    """The signals of an answer to `question` citing `cited` (passage, sentence) among the retrieved `passages`."""
+    """The signals of an answer to `question` citing `cited` (passage, sentence) among the retrieved `passages`.
+
+    Names are looked for in the passages written in the question's language only: across languages a
+    name is often translated ("Catholics" / "cattolici", "EVs" / "veicoli elettrici"), and its absence
+    means nothing.
+    """
     premise = premise_of(question)
+    language = detect_language(question)
     cited_text = "\n".join(f"{chunk.header()}\n{sentence}" for chunk, sentence in cited)
-    passages_text = "\n".join(f"{chunk.header()}\n{chunk.text}" for chunk in passages)
+    same = [chunk for chunk in passages if chunk.language == language]
+    passages_text = "\n".join(f"{chunk.header()}\n{chunk.text}" for chunk in same)
+    if not same:  # nothing to look in: no name counts as missing
+        premise = replace(premise, names=())
     return Signals(not_found, top_sentence, check(premise, cited_text), check(premise, passages_text))
 
 

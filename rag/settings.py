@@ -109,9 +109,9 @@ class Settings(BaseSettings):
     # when a verified answer is withheld (rag/abstain.py): the model's not-found probability above which
     # (1: never), the best sentence similarity below which (0: never), and the premise rules in force
     # (comma-separated names of rag/abstain.py Policy's switches). Chosen by evals/tune_abstain.py on the
-    # SQuAD-it development records (answerable and false-premise), withholding at most 0.05 of the
-    # answerable questions more than no policy: evals/results/abstain/tuning.md
-    abstain_not_found: float = Field(default=0.3, ge=0.0, le=1.0)
+    # development records of SQuAD-it (answerable and false-premise) and the project set, withholding at
+    # most 0.05 of the answerable questions more than no policy: evals/results/abstain/tuning.md
+    abstain_not_found: float = Field(default=1.0, ge=0.0, le=1.0)
     abstain_min_sentence: float = 0.0
     abstain_rules: str = "names_in_passages,qualifiers"
     # when the model finds no answer in those passages, it is asked once more over only this many
