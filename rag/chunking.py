@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from .types import Article, Chunk
+from .types import Article, Chunk, Hit
 
 # Titles and abbreviations that never end a sentence.
 _ALWAYS_CONTINUE = frozenset(
@@ -230,3 +230,8 @@ def chunk_article(article: Article, size: int = 700, overlap: int = 150) -> list
             nxt = j + 1
         i = nxt
     return chunks
+
+
+def sentence_spans(hit: Hit) -> list[tuple[int, int]]:
+    """A hit's sentences in its chunk, as the retriever gave them (split here only for a hit built without)."""
+    return list(hit.spans) if hit.spans else split_sentences(hit.chunk.text)

@@ -12,7 +12,7 @@ from importlib import resources
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from .chunking import split_sentences
+from .chunking import sentence_spans
 from .types import Hit
 
 CHARS_PER_TOKEN = 3.2  # measured on the Qwen tokenizer with Italian news text; errs on the long side
@@ -66,7 +66,7 @@ def excerpt(hit: Hit, sentences: int) -> str:
     Left-out stretches are marked with an ellipsis. With `sentences` = 0, or without per-sentence
     scores, the whole chunk. Example (sentences=2, scores .2 .9 .1 .8): "s2 … s4".
     """
-    spans = split_sentences(hit.chunk.text)
+    spans = sentence_spans(hit)
     if sentences <= 0 or len(hit.sentence_scores) != len(spans) or len(spans) <= sentences:
         return hit.chunk.text
     best = sorted(range(len(spans)), key=lambda i: (-hit.sentence_scores[i], i))[:sentences]
@@ -83,7 +83,7 @@ def closest_sentences(hits: list[Hit], count: int) -> list[tuple[Hit, str]]:
     candidates: list[tuple[float, int, int, str]] = []
     spans_of: dict[int, list[tuple[int, int]]] = {}
     for number, hit in enumerate(hits):
-        spans = spans_of[number] = split_sentences(hit.chunk.text)
+        spans = spans_of[number] = sentence_spans(hit)
         if len(hit.sentence_scores) != len(spans):
             continue
         for i, (start, end) in enumerate(spans):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from .chunking import split_sentences
+from .chunking import sentence_spans, split_sentences
 from .keyword import analyze
 from .numbers import numbers_in
 from .protocol import MARKER
@@ -92,7 +92,7 @@ def _idf(term_sets: list[set[str]]) -> dict[str, float]:
 
 def _source_sentences(hit: Hit) -> list[str]:
     text = hit.chunk.text
-    return [hit.chunk.header()] + [text[a:b] for a, b in split_sentences(text)]
+    return [hit.chunk.header()] + [text[a:b] for a, b in sentence_spans(hit)]
 
 
 StoredVectors = Callable[[list[str]], dict[str, np.ndarray]]  # chunk ids -> their sentences' vectors
