@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from rag.abstain import ABSTAIN_RULES, Policy, Signals, signals_for, withhold
+from rag.embeddings import make_embeddings
+from rag.settings import Settings
+from rag.store import ChunkStore
 from rag.types import Chunk
 
 NOT_FOUND_GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
@@ -225,27 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _chunks(indexes: Sequence[Path]) -> dict[str, Chunk]:
-    """Every chunk of the given indexes, by id (read from Chroma without loading an embedder)."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
+    """Every chunk of the given indexes, by id (the store's own paged read; the embedder is never loaded)."""
+    settings = Settings()
+    embeddings = make_embeddings(settings)
     found: dict[str, Chunk] = {}
     for index in indexes:
-        client = chromadb.PersistentClient(
-            path=str(index / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
-        )
-        for collection in client.list_collections():
-            if collection.name.endswith("-sentences"):
-                continue
-            offset = 0
-            while True:
-                page = collection.get(include=["documents", "metadatas"], limit=5000, offset=offset)
-                if not page["ids"]:
-                    break
-                for text, meta in zip(page["documents"] or [], page["metadatas"] or [], strict=True):
-                    chunk = Chunk.from_stored(text, dict(meta))
-                    found[chunk.id] = chunk
-                offset += len(page["ids"])
+        store = ChunkStore(settings.model_copy(update={"index": index}), embeddings)
+        found.update((chunk.id, chunk) for chunk in store.all_chunks())
     return found
 
 

@@ -24,7 +24,7 @@ class Signals:
     not_found: float | None  # the model's probability of opening with the not-found marker (None: unknown)
     top_sentence: float  # the best retrieved sentence's similarity to the question
     cited: Check  # the question's premise against the cited sentences and their articles' headers
-    passages: Check  # the question's premise against every retrieved passage
+    passages: Check  # the question's premise against the retrieved passages in the question's language
 
 
 @dataclass(frozen=True)

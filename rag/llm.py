@@ -21,11 +21,9 @@ from .errors import ModelUnavailable
 from .llm_worker import WorkerLlama
 from .local_llama import LlamaOptions, LocalLlama
 from .model_files import PACKAGED_MODELS, ensure_model
-from .reader import LocalReader, ModelReader, PlainReader
+from .reader import LocalReader, ModelReader, PlainReader, as_chat_messages
 from .runtime import HealthReport, check_model, crash_hint
 from .settings import Settings
-
-_ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
 
 class LlamaCppChat(BaseChatModel):
@@ -78,8 +76,7 @@ class LlamaCppChat(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         engine = self.engine
-        request = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
-        for delta in engine.stream(request, kwargs.get("max_tokens"), stop):
+        for delta in engine.stream(as_chat_messages(messages), kwargs.get("max_tokens"), stop):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
             if run_manager:
                 run_manager.on_llm_new_token(delta, chunk=chunk)

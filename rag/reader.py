@@ -17,6 +17,11 @@ from langchain_core.messages import BaseMessage
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
 
+def as_chat_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    """LangChain messages as llama.cpp's chat format takes them: [{"role": "user", "content": ...}]."""
+    return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+
 class ModelReader(Protocol):
     def opening(self, messages: list[BaseMessage], words: list[str]) -> dict[str, float] | None:
         """The probability that the reply to `messages` opens with each word's first token (None: unknown)."""
@@ -44,8 +49,7 @@ class LocalReader:
         return self._stats
 
     def opening(self, messages: list[BaseMessage], words: list[str]) -> dict[str, float] | None:
-        request = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
-        found = self.engine.opening(request, words)
+        found = self.engine.opening(as_chat_messages(messages), words)
         self._stats = self.engine.last_stats.as_dict()
         return {word: math.exp(logprob) for word, logprob in found.items()}
 
