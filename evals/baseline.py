@@ -24,7 +24,7 @@ from rag.language import detect_language
 from rag.prompt import abstain_message
 from rag.protocol import says_not_found
 from rag.settings import Settings
-from rag.store import ChunkStore
+from rag.store import open_client
 from rag.types import Answer, Chunk, Citation, Source, Timings
 
 TUTORIAL_PROMPT = (
@@ -74,7 +74,7 @@ class BaselinePipeline:
     def _open(self) -> Chroma:
         """The tutorial's store: a LangChain Chroma collection of chunk texts, each embedded whole."""
         if self._vectorstore is None:
-            client = ChunkStore(self.settings, self.embeddings).client(create=True)
+            client = open_client(self.settings, create=True)
             name, embedder = self.settings.collection_name, embedder_name(self.embeddings)
             with contextlib.suppress(Exception):  # built with another embedder: start again
                 if (client.get_collection(name).metadata or {}).get("embedder") != embedder:

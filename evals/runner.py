@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.abstain import top_sentence
 from rag.ingest import ingest
 from rag.language import detect_language
 from rag.service import Service, build_service
@@ -99,7 +100,7 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
             "raw_answer": answer.raw_answer,  # the model's own text ("" when it was not asked)
             "second_look": answer.second_look,
             "not_found_probability": answer.not_found_probability,
-            "top_sentence_score": max((s.sentence_score or 0.0 for s in answer.sources), default=None),
+            "top_sentence_score": top_sentence(s.sentence_score for s in answer.sources) if answer.sources else None,
             "abstain_reason": answer.abstain_reason,
             # the verified answer before the abstention decision (the same as the answer when none withheld it)
             "draft": None if given.abstained else given.answer,

@@ -10,6 +10,7 @@ the eval sets by evals/tune_abstain.py, which also draws the held-out coverage-a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from .language import detect_language
@@ -41,6 +42,11 @@ class Policy:
 
 
 ABSTAIN_RULES = ("names_in_passages", "near_names", "names_in_cited", "numbers_in_cited", "qualifiers")
+
+
+def top_sentence(scores: Iterable[float | None]) -> float:
+    """The best retrieved sentence's similarity, the `top_sentence` signal (0 without any)."""
+    return max((score or 0.0 for score in scores), default=0.0)
 
 
 def signals_for(

@@ -23,7 +23,7 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from .abstain import signals_for, withhold
+from .abstain import signals_for, top_sentence, withhold
 from .errors import EmptyQuestion, RagError
 from .followup import leans_on_history
 from .guard import tries_to_instruct
@@ -284,8 +284,8 @@ class Pipeline:
         with trace.step("decide"):
             by_id = {h.chunk.id: h.chunk for h in prompt.sources}
             cited = [(by_id[c.chunk_id], c.sentence or "") for c in citations]
-            top_sentence = max((h.sentence_score or 0.0 for h in hits), default=0.0)
-            signals = signals_for(standalone, p_not_found, top_sentence, [h.chunk for h in hits], cited)
+            best = top_sentence(h.sentence_score for h in hits)
+            signals = signals_for(standalone, p_not_found, best, [h.chunk for h in hits], cited)
             reason = withhold(signals, self.settings.abstain_policy)
         timings = trace.timings(retrieve_ms=retrieve_ms, generate_ms=generate_ms)
         answer = Answer(

@@ -71,6 +71,44 @@ class SentenceMatch:
     score: float  # cosine similarity to the query
 
 
+def open_client(settings: Settings, create: bool = False) -> Any:
+    """A Chroma client for the settings' store: the server at `RAG_CHROMA_URL`, else the local folder
+    (made when `create`). A dead server, a bad URL or a store that cannot be opened is our error, naming the fix."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if not url.hostname:
+            raise StoreUnavailable(f"RAG_CHROMA_URL '{settings.chroma_url}' is not a URL like http://host:8000")
+        try:
+            client = chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+        except Exception as e:  # chromadb raises ValueError / httpx errors for a dead server
+            raise StoreUnavailable(
+                f"Cannot reach the Chroma server at {settings.chroma_url} ({e.__class__.__name__}). "
+                "Start it (chroma run --path DIR --port PORT) or unset RAG_CHROMA_URL to use the local index."
+            ) from e
+        return client
+    path = settings.chroma_path
+    if not create and not path.exists():
+        raise IndexNotBuilt(str(path))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as e:  # a damaged or incompatible store, or a folder we may not write
+        raise StoreUnavailable(
+            f"Cannot open the Chroma store at {path} ({e.__class__.__name__}: {e}). "
+            "Check the folder's permissions, or delete it and run: rag ingest"
+        ) from e
+
+
 class ChunkStore:
     """Chunks and their vectors in one Chroma collection (cosine distance)."""
 
@@ -87,44 +125,8 @@ class ChunkStore:
         return self.settings.chroma_url or str(self.settings.chroma_path)
 
     def client(self, create: bool = False) -> Any:
-        if self._client is not None:
-            return self._client
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        chroma_settings = ChromaSettings(anonymized_telemetry=False)
-        if self.settings.chroma_url:
-            url = urlparse(self.settings.chroma_url)
-            if not url.hostname:
-                raise StoreUnavailable(
-                    f"RAG_CHROMA_URL '{self.settings.chroma_url}' is not a URL like http://host:8000"
-                )
-            try:
-                self._client = chromadb.HttpClient(
-                    host=url.hostname,
-                    port=url.port or (443 if url.scheme == "https" else 8000),
-                    ssl=url.scheme == "https",
-                    settings=chroma_settings,
-                )
-                self._client.heartbeat()
-            except Exception as e:  # chromadb raises ValueError / httpx errors for a dead server
-                self._client = None
-                raise StoreUnavailable(
-                    f"Cannot reach the Chroma server at {self.settings.chroma_url} ({e.__class__.__name__}). "
-                    "Start it (chroma run --path DIR --port PORT) or unset RAG_CHROMA_URL to use the local index."
-                ) from e
-        else:
-            path = self.settings.chroma_path
-            if not create and not path.exists():
-                raise IndexNotBuilt(str(path))
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-                self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-            except Exception as e:  # a damaged or incompatible store, or a folder we may not write
-                raise StoreUnavailable(
-                    f"Cannot open the Chroma store at {path} ({e.__class__.__name__}: {e}). "
-                    "Check the folder's permissions, or delete it and run: rag ingest"
-                ) from e
+        if self._client is None:
+            self._client = open_client(self.settings, create)
         return self._client
 
     def _collection(self) -> Any:
