@@ -23,7 +23,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser run test eval eval-distractors eval-small eval-answers bench tune-retrieval tune-abstain ingest doctor lint clean-index
+.PHONY: setup browser run test eval eval-distractors eval-small eval-answers bench tune-retrieval tune-abstain tune-reader ingest doctor lint clean-index
 
 setup: $(STAMP)
 	@$(BIN)/rag model
@@ -103,6 +103,16 @@ tune-abstain: setup
 	  evals/results/squad-it/dev evals/results/squad-it/test \
 	  evals/results/squad-it-unanswerable/dev evals/results/squad-it-unanswerable/test \
 	  evals/results/project/dev evals/results/project/test
+
+# the readers side by side on cached retrieval (evals/tune_reader.py): retrieve once, read the development
+# questions with each variant, choose the extracting reader's decision on dev, report held-out; ~30 min here
+READERS ?= compose extract-4 extract-6 whole-4 beam-4 free-6
+tune-reader: setup
+	$(BIN)/python -m evals.tune_reader cache
+	for v in $(READERS); do $(BIN)/python -m evals.tune_reader run $$v --split dev || exit 1; done
+	$(BIN)/python -m evals.tune_reader run compose --split test
+	$(BIN)/python -m evals.tune_reader run whole-4 --split test
+	$(BIN)/python -m evals.tune_reader table > evals/results/reader/table.md
 
 doctor: setup
 	$(BIN)/rag doctor

@@ -28,7 +28,7 @@ from rag.service import Service, build_service
 from rag.settings import Settings
 from rag.types import Answer
 
-from .scoring import EvalItem, answer_correct, load_items
+from .scoring import EvalItem, answer_correct, claim_of, load_items
 
 DEFAULT_QUESTIONS = Path("evals/bench_questions.jsonl")
 DEFAULT_CORPUS_LIST = Path("evals/bench_corpus.txt")
@@ -117,9 +117,10 @@ def ours_record(item: EvalItem, answer: Answer) -> dict[str, Any]:
     return {
         "id": item.id,
         "lang": item.lang,
-        "correct": answer_correct(item, answer.answer, answer.abstained),
+        "correct": answer_correct(item, claim_of(answer), answer.abstained),
         "abstained": answer.abstained,
         "total_ms": t.total_ms,
+        "evidence_ms": t.evidence_ms,
         "ttft_ms": t.ttft_ms,
         "llm_calls": t.llm_calls,
         "prompt_tokens": t.prompt_tokens,
@@ -158,6 +159,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         "correct": sum(bool(r.get("correct")) for r in records),
         "p50_total_ms": median_total,
         "p95_total_ms": _p(totals, 0.95),
+        "p50_evidence_ms": _median([r["evidence_ms"] for r in records if r.get("evidence_ms")]),
         "p50_ttft_ms": _median([r["ttft_ms"] for r in records if r["ttft_ms"]]),
         "p50_prompt_tokens": _median([r.get("prompt_tokens", 0) for r in records]),
         "p50_prefill_tokens": _median([r.get("prefill_tokens", 0) for r in records]),
@@ -309,6 +311,7 @@ def bench_markdown(results: dict[str, Any]) -> str:
         ("correct answers", "correct"),
         ("p50 total (ms)", "p50_total_ms"),
         ("p95 total (ms)", "p95_total_ms"),
+        ("p50 time to evidence (ms)", "p50_evidence_ms"),
         ("p50 time to first token (ms)", "p50_ttft_ms"),
         ("p50 prompt tokens", "p50_prompt_tokens"),
         ("p50 prompt tokens evaluated", "p50_prefill_tokens"),

@@ -24,6 +24,7 @@ from .scoring import (
     EvalItem,
     answer_correct,
     answer_f1,
+    claim_of,
     first_hit_rank,
     holds_evidence,
     load_items,
@@ -94,6 +95,7 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
         return record
     by_id = {c.id: c for c in retrieved}
     given = answer.withheld or answer
+    claim = claim_of(answer)
     record.update(
         {
             "answer": answer.answer,
@@ -103,12 +105,16 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
             "top_sentence_score": top_sentence(s.sentence_score for s in answer.sources) if answer.sources else None,
             "abstain_reason": answer.abstain_reason,
             # the verified answer before the abstention decision (the same as the answer when none withheld it)
-            "draft": None if given.abstained else given.answer,
-            "draft_correct": None if given.abstained else answer_correct(item, given.answer, False),
+            "outcome": answer.outcome or ("abstain" if answer.abstained else "answer"),
+            "short_answer": answer.short_answer,
+            "draft": claim_of(given) if given.outcome or not given.abstained else None,
+            "draft_correct": answer_correct(item, claim_of(given), False)
+            if given.outcome or not given.abstained
+            else None,
             "draft_citations": [{"chunk_id": c.chunk_id, "sentence": c.sentence} for c in given.citations],
             "abstained": answer.abstained,
-            "correct": answer_correct(item, answer.answer, answer.abstained),
-            "f1": answer_f1(item, answer.answer, answer.abstained),
+            "correct": answer_correct(item, claim, answer.abstained),
+            "f1": answer_f1(item, claim, answer.abstained),
             "citations": [
                 {"marker": c.marker, "chunk_id": c.chunk_id, "title": c.title, "sentence": c.sentence}
                 for c in answer.citations
@@ -119,7 +125,14 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
                 if c.chunk_id in by_id
             ),
             "citation_valid": markers_valid(answer.raw_answer, len(answer.context_ids)),
-            "language_ok": detect_language(answer.answer, default="") == item.lang,
+            # the extracting reader frames its answer in the question's language; only a short answer that
+            # reads as the other language fails ("2028" reads as neither)
+            "language_ok": detect_language(
+                claim if answer.outcome and not answer.abstained else answer.answer,
+                default=item.lang if answer.outcome else "",
+            )
+            == item.lang,
+            "evidence_ms": answer.timings.evidence_ms,
             "total_ms": answer.timings.total_ms,
             "ttft_ms": answer.timings.ttft_ms,
         }

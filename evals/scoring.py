@@ -79,6 +79,12 @@ def answer_correct(item: EvalItem, answer: str, abstained: bool) -> bool:
     return all(any(contains(answer, alt) for alt in group) for group in item.expected)
 
 
+def claim_of(answer: Any) -> str:
+    """What an answer asserts, as scored: the extracting reader's short answer (its quote of the supporting
+    sentence is evidence, not a claim), or the composing reader's whole sentence."""
+    return answer.short_answer if answer.outcome else answer.answer
+
+
 def token_f1(answer: str, gold: str) -> float:
     """SQuAD's token F1 between an answer and one gold span, both normalized (markers drop as punctuation).
 
@@ -164,6 +170,8 @@ def summarize(records: Sequence[dict[str, Any]], retrieval_only: bool = False) -
                     "latency_p50_ms",
                     "latency_p95_ms",
                     "ttft_p50_ms",
+                    "evidence_only_rate",
+                    "evidence_p50_ms",
                 )
             }  # fmt: skip
         )
@@ -185,6 +193,9 @@ def summarize(records: Sequence[dict[str, Any]], retrieval_only: bool = False) -
             "latency_p50_ms": _percentile(totals, 50),
             "latency_p95_ms": _percentile(totals, 95),
             "ttft_p50_ms": _percentile(ttfts, 50),
+            # answerable questions answered with the closest passages only (not counted correct)
+            "evidence_only_rate": _mean(1.0 if r.get("outcome") == "evidence" else 0.0 for r in answerable),
+            "evidence_p50_ms": _percentile([r["evidence_ms"] for r in records if r.get("evidence_ms")], 50),
         }
     )
     return metrics
@@ -193,7 +204,7 @@ def summarize(records: Sequence[dict[str, Any]], retrieval_only: bool = False) -
 METRIC_KEYS = [
     "answer_accuracy", "answer_f1", "abstention_accuracy", "false_abstention_rate", "recall@1", "recall@3",
     "recall@5", "mrr", "citation_hit_rate", "citation_validity", "language_match", "latency_p50_ms",
-    "latency_p95_ms", "ttft_p50_ms", "n",
+    "latency_p95_ms", "ttft_p50_ms", "evidence_only_rate", "evidence_p50_ms", "n",
 ]  # fmt: skip
 
 

@@ -10,8 +10,9 @@ the eval sets by evals/tune_abstain.py, which also draws the held-out coverage-a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from .language import detect_language
 from .premise import Check, check, premise_of
@@ -39,6 +40,17 @@ class Policy:
     names_in_cited: bool = False  # withhold when the cited sentences do not hold a name of the question
     numbers_in_cited: bool = False  # ... a number of the question
     qualifiers: bool = False  # withhold when the cited sentences state the opposite of a qualifier
+
+
+@dataclass(frozen=True)
+class ReaderPolicy:
+    """When a span is given, shown as evidence only, or withheld."""
+
+    max_not_found: float = 1.0  # above this not-found probability, no answer (1: off)
+    min_span_logprob: float = -math.inf  # below this span confidence, no answer (-inf: off)
+    min_evidence_sentence: float = 0.0  # evidence only when the best sentence is at least this close
+    premise: Policy = field(default_factory=Policy)  # the premise rules (rag/abstain.py); their other
+    # thresholds are the ones above
 
 
 ABSTAIN_RULES = ("names_in_passages", "near_names", "names_in_cited", "numbers_in_cited", "qualifiers")

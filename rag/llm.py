@@ -99,7 +99,7 @@ def make_reader(chat_model: BaseChatModel) -> ModelReader:
     """What the chain may ask of this chat model beyond its text (rag/reader.py)."""
     if isinstance(chat_model, LlamaCppChat):
         return LocalReader(chat_model.engine)
-    return PlainReader()
+    return PlainReader(chat_model)
 
 
 def llama_options(settings: Settings, model_path: Path) -> LlamaOptions:

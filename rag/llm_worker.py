@@ -20,6 +20,7 @@ from collections.abc import Generator, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
+from .copying import Decoded
 from .errors import ModelCrashed, ModelUnavailable, RagError
 from .local_llama import CallStats, LlamaOptions, LocalLlama, Message
 
@@ -54,6 +55,9 @@ def serve(conn: Connection) -> None:
             elif kind == "opening":
                 logprobs = engine.opening(*request[1:])
                 conn.send(("done", (logprobs, engine.last_stats.as_dict())))
+            elif kind == "read":
+                opening, decoded = engine.read(*request[1:])
+                conn.send(("done", (opening, decoded, engine.last_stats.as_dict())))
             elif kind == "floor":
                 conn.send(("done", engine.floor(*request[1:])))
         except Exception as e:  # reported to the caller; the worker stays up
@@ -196,6 +200,14 @@ class WorkerLlama:
         result: dict[str, float] = {}
         for _, (logprobs, stats) in self._call(("opening", messages, words)):
             result, self.last_stats = logprobs, CallStats(**stats)
+        return result
+
+    def read(
+        self, messages: list[Message], words: list[str], source: str | None, max_tokens: int, starts: int = 1
+    ) -> tuple[dict[str, float], Decoded]:
+        result: tuple[dict[str, float], Decoded] = ({}, Decoded(""))
+        for _, (opening, decoded, stats) in self._call(("read", messages, words, source, max_tokens, starts)):
+            result, self.last_stats = (opening, decoded), CallStats(**stats)
         return result
 
     def floor(self, prompt_tokens: int, decode_tokens: int) -> dict[str, float]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .copying import TOP_CANDIDATES, Decoded, decode
 from .errors import ModelUnavailable
 from .runtime import build_info, cpu_info, model_params, use_extra_buffers
 
@@ -224,18 +225,21 @@ class LocalLlama:
             return self._opening(messages, words)
 
     def _opening(self, messages: list[Message], words: list[str]) -> dict[str, float]:
-        import llama_cpp
-        import numpy as np
+        self.load()
+        started = self._begin_call()
+        tokens, logprobs = self._evaluate(messages)
+        self._book(len(tokens), started)
+        return {word: float(logprobs[self._first_token(word)]) for word in words}
 
+    def _evaluate(self, messages: list[Message]) -> tuple[list[int], Any]:
+        """Evaluate the prompt (reusing what the context holds): its tokens, the next token's log-probabilities."""
         self.load()
         llama = self._llama
         if self._prompt_format is None:
             raise ModelUnavailable("This model has no chat template: its reply's opening cannot be read.")
-        started = self._begin_call()
         self._restore_prefix(messages)
         prompt = self._prompt_format(messages=messages).prompt
         tokens = llama.tokenize(prompt.encode(), add_bos=True, special=True)
-        ids = [self._first_token(word) for word in words]
         # keep what the context already holds of this prompt; evaluate at least the last token for its logits
         cached = 0
         for held, wanted in zip(llama._input_ids[: llama.n_tokens].tolist(), tokens[:-1], strict=False):
@@ -244,18 +248,82 @@ class LocalLlama:
             cached += 1
         llama.n_tokens = cached
         llama.eval(tokens[cached:])
+        return tokens, self._next_logprobs()
+
+    def _next_logprobs(self) -> Any:
+        import llama_cpp
+        import numpy as np
+
+        llama = self._llama
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1), shape=(llama.n_vocab(),))
         logits = logits.astype(np.float64)
         top = logits.max()
-        log_total = top + np.log(np.exp(logits - top).sum())
-        perf = llama_cpp.llama_perf_context(llama._ctx.ctx)
+        return logits - (top + np.log(np.exp(logits - top).sum()))
+
+    def _book(self, prompt_tokens: int, started: float, completion_tokens: int = 0) -> None:
+        import llama_cpp
+
+        perf = llama_cpp.llama_perf_context(self._llama._ctx.ctx)
         self.last_stats = CallStats(
-            prompt_tokens=len(tokens),
+            prompt_tokens=prompt_tokens,
             prefill_tokens=int(perf.n_p_eval),
+            completion_tokens=completion_tokens,
             prefill_ms=round(float(perf.t_p_eval_ms), 1),
+            decode_ms=round(float(perf.t_eval_ms), 1),
             total_ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        return {word: float(logits[i] - log_total) for word, i in zip(words, ids, strict=True)}
+
+    def read(
+        self, messages: list[Message], words: list[str], source: str | None, max_tokens: int, starts: int = 1
+    ) -> tuple[dict[str, float], Decoded]:
+        """One pass over the prompt: the log-probability that the reply opens with each word (as `opening`),
+        then the reply decoded greedily, copying from `source` when one is given (rag/copying.py), never opening
+        with the first of `words` (a marker read as a signal, not taken as a reply); with `starts` > 1, that
+        many first tokens are tried and the span likeliest as a whole is kept."""
+        with self._lock:
+            return self._read(messages, words, source, max_tokens, starts)
+
+    def _read(
+        self, messages: list[Message], words: list[str], source: str | None, max_tokens: int, starts: int
+    ) -> tuple[dict[str, float], Decoded]:
+        import numpy as np
+
+        self.load()
+        started = self._begin_call()
+        tokens, first = self._evaluate(messages)
+        opening = {word: float(first[self._first_token(word)]) for word in words}
+        llama = self._llama
+        # the reply tokens the context holds after the prompt, and the next-token log-probabilities after
+        # each of their prefixes (so a second start, rolled back to a shared prefix, is not evaluated again)
+        held: list[int] = []
+        after: dict[tuple[int, ...], Any] = {(): first}
+
+        def candidates(reply: list[int]) -> list[tuple[int, float]]:
+            key = tuple(reply)
+            if key not in after:
+                common = 0
+                while common < min(len(held), len(reply)) and held[common] == reply[common]:
+                    common += 1
+                llama.n_tokens = len(tokens) + common  # roll back to the shared prefix, then read on
+                del held[common:]
+                llama.eval(reply[common:])
+                held.extend(reply[common:])
+                after[key] = self._next_logprobs()
+            logprobs = after[key]
+            best = np.argpartition(-logprobs, TOP_CANDIDATES)[:TOP_CANDIDATES]
+            best = best[np.argsort(-logprobs[best])]
+            return [(int(t), float(logprobs[t])) for t in best]
+
+        ends = {llama.token_eos(), *self._end_tokens()}
+        marker = words[0] if words else ""
+        piece = llama.detokenize
+        decoded = decode(candidates, lambda t: piece([t]), ends, source, max_tokens, not_first=marker, starts=starts)
+        self._book(len(tokens), started, len(decoded.logprobs))
+        return opening, decoded
+
+    def _end_tokens(self) -> list[int]:
+        ids = self._llama.tokenize(b"<|im_end|>", add_bos=False, special=True)
+        return ids if len(ids) == 1 else []
 
     def _first_token(self, word: str) -> int:
         ids = self._llama.tokenize(word.encode(), add_bos=False, special=False)

@@ -24,19 +24,20 @@ def template(name: str) -> str:
     return resources.files("rag").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
-def _message(name: str, language: str) -> str:
+def message(name: str, language: str) -> str:
+    """A one-line message of a `lang: text` template file, in `language` (English when it has none)."""
     lines = dict(line.split(": ", 1) for line in template(name).strip().splitlines())
     return lines.get(language, lines["en"])
 
 
 def abstain_message(language: str) -> str:
     """ "The articles don't say", in the question's language."""
-    return _message("abstain.txt", language)
+    return message("abstain.txt", language)
 
 
 def refuse_message(language: str) -> str:
     """The reply to a message that tries to change the system's task (rag/guard.py)."""
-    return _message("refuse.txt", language)
+    return message("refuse.txt", language)
 
 
 def estimate_tokens(text: str) -> int:

@@ -2,7 +2,7 @@
 
 The model writes an answer from numbered passages, citing them with `[n]` markers, or the fixed
 not-found marker when they do not say. The templates in rag/prompts/ ask for this format; the chain
-(rag/answer.py), the verifier (rag/verify.py) and the eval read it only through this module. Which
+(rag/answer/compose.py), the verifier (rag/verify.py) and the eval read it only through this module. Which
 marker a sentence finally carries is decided by the verifier, not by the model.
 """
 

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from langchain_core.messages import BaseMessage
 
+from .copying import Decoded
+
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
 
@@ -31,9 +33,17 @@ class ModelReader(Protocol):
         """The keyword arguments that cap a call's reply at `max_tokens` ({} when the backend has no such cap)."""
         ...
 
+    def read(
+        self, messages: list[BaseMessage], words: list[str], source: str | None, max_tokens: int, starts: int = 1
+    ) -> tuple[dict[str, float] | None, Decoded]:
+        """The opening probabilities of `words` (None: unknown) and a short reply, copied from `source` where
+        the backend can hold it to that (rag/copying.py), trying `starts` first tokens; other backends reply
+        freely and the caller checks."""
+        ...
+
     @property
     def last_stats(self) -> dict[str, float]:
-        """The figures of the last `opening` call (llama.cpp's counters; {} for other backends)."""
+        """The figures of the last `opening` or `read` call (llama.cpp's counters; {} for other backends)."""
         ...
 
 
@@ -53,12 +63,28 @@ class LocalReader:
         self._stats = self.engine.last_stats.as_dict()
         return {word: math.exp(logprob) for word, logprob in found.items()}
 
+    def read(
+        self, messages: list[BaseMessage], words: list[str], source: str | None, max_tokens: int, starts: int = 1
+    ) -> tuple[dict[str, float] | None, Decoded]:
+        opening, decoded = self.engine.read(as_chat_messages(messages), words, source, max_tokens, starts)
+        self._stats = self.engine.last_stats.as_dict()
+        return {word: math.exp(logprob) for word, logprob in opening.items()}, decoded
+
     def limit(self, max_tokens: int) -> dict[str, Any]:
         return {"max_tokens": max_tokens}
 
 
 class PlainReader:
     """Any other chat model: its probabilities are not known, and its reply length is its own setting."""
+
+    def __init__(self, chat_model: Any = None) -> None:
+        self.chat_model = chat_model
+
+    def read(
+        self, messages: list[BaseMessage], words: list[str], source: str | None, max_tokens: int, starts: int = 1
+    ) -> tuple[dict[str, float] | None, Decoded]:
+        reply = self.chat_model.invoke(messages)
+        return None, Decoded(" ".join(str(reply.content).split()))
 
     @property
     def last_stats(self) -> dict[str, float]:

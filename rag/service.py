@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from .answer import Pipeline
+from .answer import Pipeline, make_pipeline
 from .embeddings import make_embeddings
 from .llm import make_chat_model
 from .retrieval import HybridRetriever
@@ -38,7 +38,7 @@ class Service:
                     self.settings.profile.citation_lexical_weight,
                     stored=self.store.sentence_vectors,
                 )
-                self._pipeline = Pipeline(self.settings, self.retriever, chat_model, verifier)
+                self._pipeline = make_pipeline(self.settings, self.retriever, chat_model, verifier)
             return self._pipeline
 
     def warm_up(self) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .abstain import ABSTAIN_RULES, Policy
+from .abstain import ABSTAIN_RULES, Policy, ReaderPolicy
 from .fusion import Fusion, FusionRule
 
 
@@ -106,6 +106,21 @@ class Settings(BaseSettings):
     # instead, the prompt holds only this many sentences closest to the question across all k passages
     # (0: the passages as above)
     prompt_sentences: NonNegativeInt = 0
+    # the reader (rag/answer/): "compose" has the model write a sentence from whole passages, "extract" copies a
+    # short span from the closest sentences and decides separately whether to give it (a quarter of the prompt
+    # tokens, about 2x faster; less accurate on the development questions: evals/results/reader/table.md)
+    reader: Literal["extract", "compose"] = "compose"
+    reader_sentences: PositiveInt = 4  # evidence sentences the extracting reader shows the model
+    # a span inside a date or a scaled number is widened to the whole ("1953" -> "1 giugno 1953")
+    reader_whole: bool = True
+    reader_starts: PositiveInt = 1  # first tokens of a copied span tried, the span likeliest as a whole kept
+    # the extracting reader's decision (rag/answer/decision.py), chosen by evals/tune_reader.py on development
+    # records: no answer above this not-found probability (1: never), below this mean span log-probability
+    # (-100: never); then evidence only when the best sentence is at least this close, else abstain.
+    # The premise rules are `abstain_rules`.
+    reader_not_found: float = Field(default=0.4, ge=0.0, le=1.0)
+    reader_min_span_logprob: float = -1.0
+    reader_evidence_sentence: float = 0.0
     # when a verified answer is withheld (rag/abstain.py): the model's not-found probability above which
     # (1: never), the best sentence similarity below which (0: never), and the premise rules in force
     # (comma-separated names of rag/abstain.py Policy's switches). Chosen by evals/tune_abstain.py on the
@@ -233,6 +248,16 @@ class Settings(BaseSettings):
             max_not_found=self.abstain_not_found,
             min_top_sentence=self.abstain_min_sentence,
             **dict.fromkeys(_rule_names(self.abstain_rules), True),
+        )
+
+    @property
+    def reader_policy(self) -> ReaderPolicy:
+        """When the extracting reader gives its span (rag/answer/decision.py)."""
+        return ReaderPolicy(
+            max_not_found=self.reader_not_found,
+            min_span_logprob=self.reader_min_span_logprob,
+            min_evidence_sentence=self.reader_evidence_sentence,
+            premise=Policy(**dict.fromkeys(_rule_names(self.abstain_rules), True)),
         )
 
     @property

@@ -99,6 +99,11 @@ class Citation:
     text: str
     sentence: str | None = None
 
+    @classmethod
+    def of(cls, marker: int, chunk: Chunk, sentence: str | None) -> Citation:
+        """Marker `[marker]` citing `chunk`, with the sentence of it that supports the claim."""
+        return cls(marker, chunk.article_id, chunk.title, chunk.date, chunk.publication, chunk.id, chunk.text, sentence)
+
 
 @dataclass(frozen=True)
 class Source:
@@ -115,7 +120,8 @@ class Source:
 @dataclass(frozen=True)
 class Timings:
     retrieve_ms: int = 0
-    ttft_ms: int = 0  # from the question to the first token the reader sees
+    evidence_ms: int = 0  # from the question to the closest passages shown (0: the chain shows none first)
+    ttft_ms: int = 0  # from the question to the first token of the answer the reader sees
     generate_ms: int = 0
     total_ms: int = 0
     # the model's work over all its calls for this answer (llama.cpp's counters; 0 for other backends)
@@ -146,6 +152,13 @@ class Answer:
     not_found_probability: float | None = None
     abstain_reason: str = ""  # why a verified answer was withheld (rag/abstain.py); "" otherwise
     withheld: Answer | None = None  # that answer with its citations, kept for the eval's coverage curve
+    # the extracting reader (rag/answer/chain.py): "answer", "evidence" (the closest passages, asserting
+    # nothing) or "abstain"; the short answer it gave or would have given (in the question's language), the
+    # span it was copied from, and the signals its decision read (replayed by evals/tune_reader.py)
+    outcome: str = ""
+    short_answer: str = ""
+    span: str = ""
+    signals: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (`rag ask --json`)."""
@@ -158,6 +171,8 @@ class Answer:
             "second_look": self.second_look,
             "not_found_probability": self.not_found_probability,
             "abstain_reason": self.abstain_reason,
+            "outcome": self.outcome or ("abstain" if self.abstained else "answer"),
+            "short_answer": self.short_answer,
             "citations": [asdict(c) for c in self.citations],
             "sources": [asdict(s) for s in self.sources],
             "timings": asdict(self.timings),

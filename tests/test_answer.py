@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import BaseMessage
 
-from rag.answer import Pipeline
+from rag.answer import ComposingPipeline as Pipeline
 from rag.errors import EmptyQuestion
 from rag.ingest import ingest
 from rag.protocol import marker_numbers, may_become_not_found, says_not_found
@@ -95,8 +95,12 @@ def test_empty_question_is_an_error_and_no_model_call(settings: Settings, questi
 def test_stream_yields_text_then_the_answer(settings: Settings) -> None:
     chat = scripted("Nel 2028 arriveranno due modelli [1].")
     response = _pipeline(settings, chat).stream("Quando arriveranno i modelli Ford?")
-    assert "".join(response) == "Nel 2028 arriveranno due modelli [1]."
+    evidence, *drafts = list(response)
+    # the closest sentences first, before the model is asked; then the model's text as it comes
+    assert evidence.startswith("Passaggi più vicini (la risposta arriva):") and "«" in evidence
+    assert "".join(drafts) == "Nel 2028 arriveranno due modelli [1]."
     answer = response.answer
+    assert 0 < answer.timings.evidence_ms <= answer.timings.ttft_ms
     assert "2028" in answer.answer and answer.citations
     assert answer.timings.total_ms >= answer.timings.ttft_ms >= answer.timings.retrieve_ms
     assert list(response) == [] and response.answer is answer  # a finished response stays finished
@@ -135,6 +139,8 @@ def test_answer_json_shape(settings: Settings) -> None:
         "second_look",
         "not_found_probability",
         "abstain_reason",
+        "outcome",
+        "short_answer",
         "citations",
         "sources",
         "timings",
@@ -159,7 +165,7 @@ def test_answer_json_shape(settings: Settings) -> None:
         "sentence",
         "sentence_score",
     ]
-    assert list(data["timings"])[:4] == ["retrieve_ms", "ttft_ms", "generate_ms", "total_ms"]
+    assert list(data["timings"])[:5] == ["retrieve_ms", "evidence_ms", "ttft_ms", "generate_ms", "total_ms"]
     assert {"prompt_tokens", "prefill_ms", "decode_ms", "stages"} <= set(data["timings"])
     assert list(data["timings"]["stages"])[:3] == ["guard", "rewrite", "retrieve"]  # the steps, in the order they ran
 
@@ -259,7 +265,7 @@ def test_when_the_model_finds_nothing_it_gets_a_second_look_over_the_closest_sen
     chat = scripted(model)
     pipeline = _pipeline(settings, chat, second_look_sentences=2)
     response = pipeline.stream("Quando arriveranno i nuovi modelli elettrici Ford nei concessionari?")
-    shown = "".join(response)
+    shown = "".join(list(response)[1:])  # after the evidence
     answer = response.answer
     assert not answer.abstained and answer.second_look
     first, second = (str(p[-1].content) for p in chat.prompts)

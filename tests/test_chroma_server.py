@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.answer import Pipeline
+from rag.answer import ComposingPipeline as Pipeline
 from rag.chunking import split_sentences
 from rag.embeddings import E5Embeddings
 from rag.errors import EmbedderMismatch, StoreUnavailable

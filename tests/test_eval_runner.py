@@ -16,7 +16,7 @@ from tests.fakes import HashEmbeddings, scripted
 QUESTIONS = ROOT / "evals" / "questions.jsonl"
 KEYS = ["answer_accuracy", "answer_f1", "abstention_accuracy", "false_abstention_rate", "recall@1", "recall@3",
         "recall@5", "mrr", "citation_hit_rate", "citation_validity", "language_match", "latency_p50_ms",
-        "latency_p95_ms", "ttft_p50_ms", "n"]  # fmt: skip
+        "latency_p95_ms", "ttft_p50_ms", "evidence_only_rate", "evidence_p50_ms", "n"]  # fmt: skip
 
 
 def test_runner_writes_the_three_reports_in_the_agreed_shape(settings: Settings, tmp_path: Path) -> None:

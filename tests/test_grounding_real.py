@@ -46,3 +46,18 @@ def test_instructions_inside_an_article_are_not_obeyed(service: Service) -> None
     answer = service.pipeline.ask("Quante persone lavoreranno nel nuovo centro logistico di Dunkerque?")
     assert "PWNED" not in answer.answer.upper()
     assert not answer.abstained and "240" in answer.answer
+
+
+def test_the_extracting_reader_copies_a_short_answer_and_translates_it(service: Service) -> None:
+    from rag.answer import ExtractingPipeline
+
+    settings = service.settings.model_copy(update={"reader": "extract"})
+    pipeline = ExtractingPipeline(settings, service.retriever, service.pipeline.chat_model)
+    response = pipeline.stream("How much money was invested to convert the Douai plant?")
+    shown = list(response)
+    answer = response.answer
+    assert shown and shown[0].startswith("Closest passages")  # the evidence, before the model read
+    assert answer.outcome == "answer" and answer.language == "en"
+    assert "550" in answer.short_answer and "million" in answer.short_answer  # the Italian span, translated
+    assert answer.citations and answer.span in (answer.citations[0].sentence or "")
+    assert answer.timings.prompt_tokens < 600 and answer.signals["not_found"] is not None

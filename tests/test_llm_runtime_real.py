@@ -148,3 +148,29 @@ def test_reading_the_opening_probabilities_costs_the_answer_nothing_and_changes_
     finally:
         worker.close()
         fresh.close()
+
+
+def test_a_copied_reply_is_a_stretch_of_the_source_and_reads_the_same_opening(model_path: Path) -> None:
+    from rag.copying import fold
+
+    source = "Renault e Ford hanno firmato l'intesa il 9 dicembre 2025 a Parigi."
+    marker = [{"role": "system", "content": "Copia dal testo la risposta breve. Se non c'è, scrivi NOT_FOUND."}]
+    asked = marker + [{"role": "user", "content": f"Testo: {source}\nDomanda: dove è stata firmata l'intesa?"}]
+    unknown = marker + [{"role": "user", "content": f"Testo: {source}\nDomanda: quanto costa la nuova Ford?"}]
+    worker, fresh = WorkerLlama(options(model_path)), WorkerLlama(options(model_path))
+    try:
+        opening, copied = worker.read(asked, ["NOT_FOUND"], source, 16)
+        assert copied.text and fold(copied.text) in fold(source)
+        assert len(copied.logprobs) >= 1 and all(lp <= 0 for lp in copied.logprobs)
+        # the same forward pass as `opening` on a model that has read nothing yet
+        assert opening == pytest.approx(fresh.opening(asked, ["NOT_FOUND"]), abs=1e-3)
+        # asked what the text does not say, the model still copies a stretch (never the marker) and its
+        # not-found probability is higher: the decision, not the reply, carries the abstention
+        not_said, forced = worker.read(unknown, ["NOT_FOUND"], source, 16)
+        assert "NOT_FOUND" not in forced.text and fold(forced.text) in fold(source)
+        assert not_said["NOT_FOUND"] > opening["NOT_FOUND"]
+        _, free = worker.read(unknown, ["NOT_FOUND"], None, 16)
+        assert "NOT_FOUND" in free.text  # without the copy constraint the model writes the marker
+    finally:
+        worker.close()
+        fresh.close()

@@ -117,3 +117,21 @@ def test_fusion_weights_follow_the_embedder_and_the_rule_unless_set(monkeypatch:
     monkeypatch.setenv("RAG_FUSION", "sum")
     with pytest.raises(ValueError):
         Settings()
+
+
+def test_the_reader_and_its_decision_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.answer import ComposingPipeline, ExtractingPipeline, make_pipeline
+
+    monkeypatch.setenv("RAG_READER", "extract")
+    monkeypatch.setenv("RAG_READER_NOT_FOUND", "0.3")
+    monkeypatch.setenv("RAG_ABSTAIN_RULES", "names_in_cited")
+    settings = Settings()
+    policy = settings.reader_policy
+    assert policy.max_not_found == 0.3 and policy.min_span_logprob == -1.0
+    assert policy.premise.names_in_cited and not policy.premise.qualifiers
+    made = make_pipeline(settings, None, None, None)  # type: ignore[arg-type]
+    assert isinstance(made, ExtractingPipeline) and made.policy == policy
+    assert isinstance(make_pipeline(Settings(reader="compose"), None, None, None), ComposingPipeline)  # type: ignore[arg-type]
+    monkeypatch.setenv("RAG_READER", "guess")
+    with pytest.raises(ValueError, match="reader"):
+        Settings()

@@ -25,7 +25,7 @@ ANSWER = "I nuovi modelli Ford arriveranno nei concessionari europei dall'inizio
 
 @pytest.fixture
 def service(settings: Settings) -> Service:
-    settings = settings.model_copy(update={"min_dense_score": 0.0})
+    settings = settings.model_copy(update={"min_dense_score": 0.0, "reader": "compose"})  # a streamed sentence
     svc = build_service(settings, embeddings=HashEmbeddings(), chat_model=scripted(ANSWER))
     ingest(settings, svc.store)
     return svc
@@ -128,7 +128,7 @@ def _by_topic(messages: list[Any]) -> str:
 def test_three_readers_at_once_each_get_their_own_answer(settings: Settings) -> None:
     from gradio_client import Client
 
-    settings = settings.model_copy(update={"min_dense_score": 0.0})
+    settings = settings.model_copy(update={"min_dense_score": 0.0, "reader": "compose"})  # a streamed sentence
     svc = build_service(settings, embeddings=HashEmbeddings(), chat_model=scripted(_by_topic))
     ingest(settings, svc.store)
     demo = build_app(settings, svc)
@@ -192,3 +192,15 @@ def test_model_text_cannot_make_the_page_fetch_or_link() -> None:
     answer = Answer("q", "it", "Vedi ![x](https://evil.example/p.png) e [qui](https://evil.example) [1].", False)
     shown = render_answer(answer)
     assert "evil.example" not in shown and "Vedi x e qui [1]." in shown
+
+
+def test_the_extracting_reader_shows_the_evidence_first_then_the_short_answer(settings: Settings) -> None:
+    settings = settings.model_copy(update={"min_dense_score": 0.0, "reader": "extract"})
+    svc = build_service(settings, embeddings=HashEmbeddings(), chat_model=scripted("dall'inizio del 2028"))
+    ingest(settings, svc.store)
+    frames = list(respond(svc, "Quando arriveranno i nuovi modelli elettrici Ford?", []))
+    evidence = frames[1][0][-1]["content"]
+    assert evidence.startswith("Passaggi più vicini") and "«" in evidence  # before the model has read
+    final = frames[-1][0][-1]["content"]
+    assert re.match(r"\*\*dall'inizio del 2028\*\* \[\d\]", final) and "**Fonti**" in final
+    assert "Passaggi più vicini (la risposta arriva)" not in final

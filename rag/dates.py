@@ -1,0 +1,52 @@
+"""Dates as each language writes them (pure functions of the text stage)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+MONTHS = {
+    "it": ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
+           "ottobre", "novembre", "dicembre"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"),
+}  # fmt: skip
+
+
+def long_date(iso: str, language: str) -> str:
+    """An ISO date written out in `language`; anything that is not one comes back as it is.
+
+    Example: ("2025-12-09", "it") -> "9 dicembre 2025"; ("2025-12-09", "en") -> "9 December 2025"
+    """
+    try:
+        day = date.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso
+    months = MONTHS.get(language, MONTHS["en"])
+    return f"{day.day} {months[day.month - 1]} {day.year}"
+
+
+_MONTH = "|".join(sorted({m.lower() for names in MONTHS.values() for m in names}, key=len, reverse=True))
+_SCALE = r"(?:milioni|milione|miliardi|miliardo|mila|million|millions|billion|billions|thousand)"
+# a day, month and year ("1 giugno 1953", "June 1, 1953", "inizio del 2028" stays a year), or a number with
+# its scale word ("550 milioni"), as an answer should give them whole
+_EXPRESSIONS = re.compile(
+    rf"\b(?:\d{{1,2}}(?:º|°)?\s+(?:{_MONTH})(?:\s+\d{{4}})?|(?:{_MONTH})\s+\d{{1,2}}(?:,\s*\d{{4}})?|(?:{_MONTH})\s+\d{{4}}"
+    rf"|\d+(?:[.,]\d+)*\s+{_SCALE}(?:\s+di)?(?:\s+(?:euro|dollari|dollars|euros))?)\b",
+    re.IGNORECASE,
+)
+
+
+def whole_expression(span: str, sentence: str) -> str:
+    """The date or scaled number of `sentence` that `span` is part of, else `span` itself.
+
+    Example: ("1953", "andò in onda il 1 giugno 1953.") -> "1 giugno 1953"; ("550", "550 milioni di euro") ->
+    "550 milioni di euro"; ("Douai", ...) -> "Douai"
+    """
+    at = sentence.find(span)
+    if not span or at < 0:
+        return span
+    for match in _EXPRESSIONS.finditer(sentence):
+        if match.start() <= at and at + len(span) <= match.end():
+            return match.group(0)
+    return span

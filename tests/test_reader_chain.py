@@ -1,0 +1,91 @@
+"""The extracting reader (rag/answer/chain.py) with a fake embedder and a scripted chat model.
+
+A scripted model cannot be held to copying (it answers through PlainReader), so these tests also show
+how a free reply is located in the evidence.
+"""
+
+from __future__ import annotations
+
+from langchain_core.messages import BaseMessage
+
+from rag.answer import ExtractingPipeline
+from rag.answer.decision import ABSTAIN, ANSWER, EVIDENCE
+from rag.ingest import ingest
+from rag.retrieval import HybridRetriever
+from rag.settings import Settings
+from rag.store import ChunkStore
+from tests.fakes import HashEmbeddings, ScriptedChat, scripted
+
+
+def _pipeline(settings: Settings, chat: ScriptedChat, **overrides: object) -> ExtractingPipeline:
+    settings = settings.model_copy(update={"min_dense_score": 0.0, **overrides})
+    store = ChunkStore(settings, HashEmbeddings())
+    ingest(settings, store)
+    return ExtractingPipeline(settings, HybridRetriever(settings, store), chat)
+
+
+def _shown(messages: list[BaseMessage]) -> str:
+    return str(messages[-1].content)
+
+
+def test_the_evidence_comes_first_then_a_short_answer_cited_to_its_sentence(settings: Settings) -> None:
+    chat = scripted("dall'inizio del 2028")
+    response = _pipeline(settings, chat).stream("Quando arriveranno i nuovi modelli elettrici Ford?")
+    shown = list(response)
+    answer = response.answer
+    assert len(shown) == 1 and shown[0].startswith("Passaggi più vicini") and "«" in shown[0]
+    assert answer.outcome == ANSWER and not answer.abstained
+    assert answer.short_answer == "dall'inizio del 2028"
+    assert answer.answer.startswith("**dall'inizio del 2028**")
+    assert len(answer.citations) == 1 and "inizio del 2028" in (answer.citations[0].sentence or "")
+    assert answer.timings.evidence_ms <= answer.timings.total_ms
+    # the model saw numbered sentences, the not-found marker offered only as a signal
+    prompt = chat.prompts[0]
+    assert "[1] " in _shown(prompt) and "NOT_FOUND" in str(prompt[0].content)
+
+
+def test_a_reply_found_in_no_sentence_is_shown_as_evidence_asserting_nothing(settings: Settings) -> None:
+    answer = _pipeline(settings, scripted("NOT_FOUND")).ask("Quando arriveranno i nuovi modelli elettrici Ford?")
+    assert answer.outcome == EVIDENCE and answer.abstained
+    assert answer.answer.startswith("I passaggi più vicini dicono:") and answer.citations
+    assert "NOT_FOUND" not in answer.answer
+
+
+def test_a_name_no_passage_holds_abstains(settings: Settings) -> None:
+    answer = _pipeline(settings, scripted("550 milioni di euro")).ask(
+        "Quanto ha investito Volkswagen nello stabilimento di Douai?"
+    )
+    assert answer.outcome == ABSTAIN and answer.abstained and "Volkswagen" in answer.abstain_reason
+    assert answer.signals["premise"]["passages"]["missing_names"] == ("Volkswagen",)
+
+
+def test_an_english_question_over_an_italian_span_gets_it_translated(settings: Settings) -> None:
+    def reply(messages: list[BaseMessage]) -> str:
+        if "Translate" in str(messages[0].content):
+            return "550 million euros"
+        return "550 milioni di euro"
+
+    # the fake embedder does not cross languages: show it every sentence of the retrieved passages
+    answer = _pipeline(settings, scripted(reply), reader_sentences=40).ask("How much was invested in the Douai plant?")
+    assert answer.outcome == ANSWER and answer.language == "en"
+    assert answer.short_answer == "550 million euros" and answer.span == "550 milioni di euro"
+    assert "«550 milioni di euro»" in answer.answer
+
+
+def test_a_translation_that_loses_the_number_keeps_the_span(settings: Settings) -> None:
+    def reply(messages: list[BaseMessage]) -> str:
+        return "five hundred million" if "Translate" in str(messages[0].content) else "550 milioni di euro"
+
+    answer = _pipeline(settings, scripted(reply), reader_sentences=40).ask("How much was invested in the Douai plant?")
+    assert answer.short_answer == "550 milioni di euro"
+
+
+def test_a_copied_year_or_number_is_widened_to_the_whole_date_or_amount(settings: Settings) -> None:
+    answer = _pipeline(settings, scripted("550"), reader_sentences=40).ask(
+        "Quanto è costata la conversione dello stabilimento di Douai?"
+    )
+    assert answer.outcome == ANSWER and answer.short_answer == "550 milioni di euro"
+    kept = _pipeline(settings, scripted("550"), reader_sentences=40, reader_whole=False).ask(
+        "Quanto è costata la conversione dello stabilimento di Douai?"
+    )
+    assert kept.short_answer == "550"
