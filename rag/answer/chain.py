@@ -32,13 +32,11 @@ from ..types import Answer, Hit
 from ..verify import adds_information
 from . import formats
 from .decision import ABSTAIN, ANSWER, EVIDENCE, Decision, ReaderPolicy, ReadSignals, decide
-from .evidence import Evidence, copy_source, gather, locate
+from .evidence import SHOWN, Evidence, copy_source, gather, locate
 from .rewrite import standalone_question
 from .trace import Response, Trace, abstention, checked_question, elapsed_ms
 
 log = logging.getLogger(__name__)
-
-EVIDENCE_SHOWN = 3  # sentences shown for an evidence-only outcome
 
 
 @dataclass
@@ -207,7 +205,7 @@ class ExtractingPipeline:
             text = formats.answer_text(state.short, state.support, state.language, original=state.span)
             return replace(base, answer=text, abstained=False, citations=[state.support.citation()])
         if outcome == EVIDENCE:
-            shown = state.evidence[:EVIDENCE_SHOWN]
+            shown = state.evidence[:SHOWN]
             text = formats.evidence_text(shown, state.language)
             return replace(base, answer=text, citations=[e.citation() for e in shown])
         return replace(base)

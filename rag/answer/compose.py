@@ -38,14 +38,12 @@ from ..retrieval import HybridRetriever
 from ..settings import Settings
 from ..types import Answer, Citation, Hit
 from ..verify import Verified, Verifier, adds_information
-from .evidence import gather
+from .evidence import SHOWN, gather
 from .formats import evidence_text
 from .rewrite import standalone_question
 from .trace import Response, Trace, abstention, checked_question, elapsed_ms, sources_of
 
 log = logging.getLogger(__name__)
-
-EVIDENCE_SHOWN = 3  # closest sentences shown while the model reads
 
 
 def _citations(verified: Verified, sources: list[Hit]) -> list[Citation]:
@@ -110,7 +108,7 @@ class ComposingPipeline:
             return abstention(question, language, hits, trace.timings(retrieve_ms=retrieve_ms), standalone=rewritten)
         # the closest sentences reach the reader before the model reads anything; the answer follows them
         trace.evidence_ms = elapsed_ms(trace.started)
-        yield evidence_text(gather(hits, EVIDENCE_SHOWN), language, pending=True) + "\n\n"
+        yield evidence_text(gather(hits, SHOWN), language, pending=True) + "\n\n"
 
         sentences = self.settings.context_sentences
         closest = self.settings.prompt_sentences

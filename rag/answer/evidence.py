@@ -14,6 +14,7 @@ from ..copying import fold
 from ..keyword import analyze
 from ..types import Citation, Hit
 
+SHOWN = 3  # sentences the reader is shown as evidence (while the model reads, or as an evidence-only answer)
 SEPARATOR = " \u2016 "  # between sentences in the copy source: a span never runs across two of them
 
 
