@@ -89,3 +89,10 @@ def test_a_copied_year_or_number_is_widened_to_the_whole_date_or_amount(settings
         "Quanto è costata la conversione dello stabilimento di Douai?"
     )
     assert kept.short_answer == "550"
+
+
+def test_a_free_reply_loses_the_markers_and_end_punctuation_it_added(settings: Settings) -> None:
+    answer = _pipeline(settings, scripted("dall'inizio del 2028 [1].")).ask(
+        "Quando arriveranno i nuovi modelli elettrici Ford?"
+    )
+    assert answer.outcome == ANSWER and answer.short_answer == "dall'inizio del 2028"

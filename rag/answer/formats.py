@@ -16,7 +16,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from ..dates import long_date
 from ..numbers import numbers_in
 from ..prompt import message, template
-from ..protocol import NOT_FOUND
+from ..protocol import MARKER, NOT_FOUND
 from .evidence import Evidence
 
 SPAN_MAX_TOKENS = 24
@@ -61,8 +61,12 @@ def read_translation(reply: str, span: str) -> str:
 
 
 def clean_span(text: str) -> str:
-    """A copied span without the punctuation it may have picked up at its ends."""
-    return text.strip().strip(" ,;:.‖").strip()
+    """A span without the punctuation it may have picked up at its ends, nor the [n] markers a backend that
+    replies freely may add.
+
+    Example: " 550 milioni di euro [1]." -> "550 milioni di euro"
+    """
+    return " ".join(MARKER.sub("", text).split()).strip(" ,;:.‖")
 
 
 def _source_line(item: Evidence, language: str) -> str:
