@@ -25,7 +25,7 @@ from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.verify import Verifier
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 from tests.fakes import HashEmbeddings, scripted
 
 pytestmark = pytest.mark.slow
@@ -54,18 +54,9 @@ def _start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            _stop(proc)
+            stop_process(proc)
             raise RuntimeError(f"chroma server did not start: {(data / 'server.log').read_text()[-2000:]}")
         time.sleep(0.3)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +66,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture(params=["persistent", "server"])
@@ -151,7 +142,7 @@ class _KillsServer(HashEmbeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         self.batches += 1
         if self.batches == self.at:
-            _stop(self.proc)
+            stop_process(self.proc)
         return super().embed_documents(texts)
 
 
@@ -178,7 +169,7 @@ def test_a_server_lost_mid_ingest_is_named_and_the_next_ingest_finishes(
         assert report.chunks == expected.chunks and 0 < report.added < expected.chunks
         assert store.stored_ids() == ChunkStore(clean, HashEmbeddings()).stored_ids() and not store.problems()
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def test_machines_sharing_a_namespace_each_prune_only_their_own_articles(

@@ -23,7 +23,7 @@ from rag.model_files import QWEN_1_5B, ensure_model
 from rag.reader import as_chat_messages
 from rag.service import build_service
 from rag.settings import Settings, default_cache_dir
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,12 +58,7 @@ def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 time.sleep(1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=20)
         output.close()
 
 
