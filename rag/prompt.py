@@ -125,14 +125,14 @@ def format_sources(passages: list[tuple[Hit, str]]) -> str:
     return "\n\n".join(f"[{n}] {hit.chunk.header()}\n{text}" for n, (hit, text) in enumerate(passages, start=1))
 
 
-def _lang(language: str) -> str:
+def template_language(language: str) -> str:
     return language if language in ("it", "en") else "en"
 
 
 def _answering_prompt(
     question: str, language: str, passages: list[tuple[Hit, str]], firm_language: bool
 ) -> BuiltPrompt:
-    lang = _lang(language)
+    lang = template_language(language)
     user = template(f"user_{lang}.txt").format(sources=format_sources(passages), question=question).strip()
     if firm_language:
         user = f"{template(f'retry_{lang}.txt').strip()}\n\n{user}"
@@ -165,7 +165,7 @@ HISTORY_ANSWER_CHARS = 300
 
 def build_rewrite_prompt(question: str, language: str, history: list[tuple[str, str]]) -> list[BaseMessage]:
     """Turn a follow-up ("E quando arriveranno?") into a standalone question, given the last exchanges."""
-    lang = _lang(language)
+    lang = template_language(language)
     labels = ("Utente", "Assistente") if lang == "it" else ("User", "Assistant")
     lines = []
     for asked, answered in history[-HISTORY_TURNS:]:

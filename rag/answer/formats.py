@@ -15,7 +15,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from ..dates import long_date
 from ..numbers import numbers_in
-from ..prompt import message, template
+from ..prompt import message, template, template_language
 from ..protocol import MARKER, NOT_FOUND
 from .evidence import Evidence
 
@@ -24,13 +24,9 @@ TRANSLATION_MAX_TOKENS = 32
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 
 
-def _lang(language: str) -> str:
-    return language if language in ("it", "en") else "en"
-
-
 def extract_prompt(question: str, language: str, evidence: list[Evidence]) -> list[BaseMessage]:
     """The span prompt: the numbered evidence sentences and the question, in the question's language."""
-    lang = _lang(language)
+    lang = template_language(language)
     sentences = "\n".join(f"[{e.number}] {e.sentence}" for e in evidence)
     system = template(f"extract_system_{lang}.txt").strip()
     assert NOT_FOUND in system  # the marker's probability is read as a signal, never taken as output
@@ -71,10 +67,9 @@ def clean_span(text: str) -> str:
 
 def _source_line(item: Evidence, language: str) -> str:
     chunk = item.hit.chunk
-    meta = [chunk.title, long_date(chunk.date, language) if chunk.date else "", ""]
-    if chunk.publication and chunk.publication != "unknown":
-        meta[2] = chunk.publication
-    return f"«{item.sentence}» — {', '.join(m for m in meta if m)} [{item.number}]"
+    publication = chunk.publication if chunk.publication != "unknown" else ""
+    meta = ", ".join(m for m in (chunk.title, long_date(chunk.date, language) if chunk.date else "", publication) if m)
+    return f"«{item.sentence}» — {meta} [{item.number}]"
 
 
 def evidence_text(evidence: list[Evidence], language: str, pending: bool = False) -> str:
