@@ -107,6 +107,7 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
             # the verified answer before the abstention decision (the same as the answer when none withheld it)
             "outcome": answer.outcome or ("abstain" if answer.abstained else "answer"),
             "short_answer": answer.short_answer,
+            "route": answer.route,
             "draft": claim_of(given) if given.outcome or not given.abstained else None,
             "draft_correct": answer_correct(item, claim_of(given), False)
             if given.outcome or not given.abstained

@@ -137,10 +137,11 @@ class BM25Index:
         """Every document's score, in document order."""
         return [float(x) for x in self.score_array(query_terms)]
 
-    def top(self, query_terms: Sequence[str], n: int) -> list[tuple[int, float]]:
-        """The n best-scoring documents with a positive score, best first (ties: lower index first)."""
+    def top(self, query_terms: Sequence[str], n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The n best-scoring documents with a positive score, best first (ties: lower index first); with
+        `allowed` (a boolean per document), only those it marks."""
         scores = self.score_array(query_terms)
-        hits = np.flatnonzero(scores > 0)
+        hits = np.flatnonzero((scores > 0) & allowed if allowed is not None else scores > 0)
         if len(hits) > n:  # the n best, and any tied with the last of them, so ties break by index below
             kth = scores[hits[np.argpartition(-scores[hits], n - 1)[n - 1]]]
             hits = hits[scores[hits] >= kth]

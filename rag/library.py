@@ -22,6 +22,7 @@ from .corpus import parse_article, read_article, to_markdown
 from .errors import CorpusError, IndexNotBuilt
 from .fetch import fetch_page
 from .ingest import Progress, ingest
+from .periods import Period, day_number
 from .settings import Settings
 from .store import ChunkStore
 from .types import Article, IngestReport
@@ -42,6 +43,7 @@ class ArticleEntry:
     chunks: int
     source: str
     content_hash: str = ""
+    author: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,39 @@ def list_articles(store: ChunkStore) -> list[ArticleEntry]:
             chunks=a["chunks"],
             source=str(a["meta"].get("source", "")),
             content_hash=str(a["meta"].get("content_hash", "")),
+            author=str(a["meta"].get("author", "")),
         )
         for article_id, a in articles.items()
     ]
     return sorted(entries, key=lambda e: (e.date, e.title, e.id), reverse=True)
+
+
+SORTS = ("newest", "oldest", "title", "publication")
+
+
+def select_articles(
+    entries: list[ArticleEntry], period: Period | None = None, publication: str = "", sort: str = "newest"
+) -> list[ArticleEntry]:
+    """The articles of a period and a publication ("": any), in the order asked (`SORTS`; undated last).
+
+    Example: select_articles(entries, Period(date(2025, 9, 1), date(2025, 9, 30)), "Motori.it", "oldest")
+    """
+    if sort not in SORTS:
+        raise ValueError(f"unknown order {sort!r}: use one of {', '.join(SORTS)}")
+    chosen = [
+        e
+        for e in entries
+        if (not publication or e.publication == publication)
+        and (period is None or (day_number(e.date) and period.first_day <= day_number(e.date) <= period.last_day))
+    ]
+    dated, undated = [e for e in chosen if e.date], [e for e in chosen if not e.date]
+    if sort == "newest":
+        return sorted(dated, key=lambda e: (e.date, e.title), reverse=True) + undated
+    if sort == "oldest":
+        return sorted(dated, key=lambda e: (e.date, e.title)) + undated
+    if sort == "title":
+        return sorted(chosen, key=lambda e: e.title.casefold())
+    return sorted(chosen, key=lambda e: (e.publication.casefold(), e.date or "0000"), reverse=False)
 
 
 def _megabytes(size: int) -> str:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+import numpy as np
+
 from .chunking import split_sentences
 from .fusion import Candidates, ranked
 from .keyword import BM25Index, analyze
 from .settings import Settings
 from .store import ChunkStore
-from .types import Chunk, Hit
+from .types import Chunk, Hit, Scope
 
 QUERY_LANGUAGES = ("it", "en")
 
@@ -54,18 +56,25 @@ class HybridRetriever:
     def keyword_search(self, question: str, n: int) -> list[tuple[Chunk, float]]:
         return _keyword_top(self._keyword_side(), question, n)
 
-    def candidates(self, question: str) -> Candidates:
-        """What each retriever returns for the question, before fusion."""
-        return self._gather(question, self.store.embed_query(question), self._keyword_side(), self.settings.k)
+    def chunks(self) -> list[Chunk]:
+        """Every chunk of the index (the in-memory view searches use), by article and position."""
+        return sorted(self._keyword_side().chunks.values(), key=lambda c: (c.article_id, c.index))
 
-    def _gather(self, question: str, vector: list[float], side: _KeywordSide, k: int) -> Candidates:
+    def candidates(self, question: str, scope: Scope | None = None) -> Candidates:
+        """What each retriever returns for the question, before fusion."""
+        side = self._keyword_side()
+        return self._gather(question, self.store.embed_query(question), side, self.settings.k, scope)
+
+    def _gather(
+        self, question: str, vector: list[float], side: _KeywordSide, k: int, scope: Scope | None = None
+    ) -> Candidates:
         depth = max(self.settings.candidates, k)
-        dense = {c.id: s for c, s in self.store.dense_search(vector, depth) if c.id in side.chunks}
+        dense = {c.id: s for c, s in self.store.dense_search(vector, depth, scope) if c.id in side.chunks}
         sentence: dict[str, float] = {}
-        for match in self.store.sentence_search(vector, 4 * depth):
+        for match in self.store.sentence_search(vector, 4 * depth, scope):
             if match.chunk_id in side.chunks:
                 sentence.setdefault(match.chunk_id, match.score)  # best first
-        keyword = {c.id: s for c, s in _keyword_top(side, question, depth)}
+        keyword = {c.id: s for c, s in _keyword_top(side, question, depth, scope)}
         ids = list(dict.fromkeys([*dense, *sentence, *keyword]))
         return Candidates(
             sentence=sentence,
@@ -75,12 +84,13 @@ class HybridRetriever:
             language={cid: side.chunks[cid].language for cid in ids},
         )
 
-    def search(self, question: str, k: int | None = None) -> list[Hit]:
-        """The top-k chunks for the question, best first."""
+    def search(self, question: str, k: int | None = None, scope: Scope | None = None) -> list[Hit]:
+        """The top-k chunks for the question, best first; with a `scope`, only chunks it admits (a period of
+        publication days, some articles), filtered by every retriever, not after fusion."""
         k = k or self.settings.k
         side = self._keyword_side()  # one view of the index for the whole search
         vector = self.store.embed_query(question)
-        found = self._gather(question, vector, side, k)
+        found = self._gather(question, vector, side, k, scope)
         order = ranked(found, self.settings.fusion_params, k)
         per_sentence = self.store.sentence_scores(vector, [cid for cid, _ in order])
         hits = []
@@ -105,8 +115,12 @@ class HybridRetriever:
         return hits
 
 
-def _keyword_top(side: _KeywordSide, question: str, n: int) -> list[tuple[Chunk, float]]:
-    return [(side.chunks[side.ids[i]], score) for i, score in side.index.top(analyze(question, QUERY_LANGUAGES), n)]
+def _keyword_top(side: _KeywordSide, question: str, n: int, scope: Scope | None = None) -> list[tuple[Chunk, float]]:
+    allowed = None
+    if scope:
+        allowed = np.fromiter((scope.admits(side.chunks[cid]) for cid in side.ids), dtype=bool, count=len(side.ids))
+    top = side.index.top(analyze(question, QUERY_LANGUAGES), n, allowed)
+    return [(side.chunks[side.ids[i]], score) for i, score in top]
 
 
 def _lang(language: str) -> str:

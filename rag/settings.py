@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -185,6 +186,11 @@ class Settings(BaseSettings):
     allow_private_urls: bool = False
     fetch_timeout: float = Field(default=15.0, gt=0)
 
+    # -- news (rag/answer/news.py) --
+    # the day relative expressions of a question ("last month", "l'anno scorso", "this year") are read
+    # against, as yyyy-mm-dd ("": the system's date; an eval sets it so that its answers do not age)
+    today: str = ""
+
     @field_validator("corpus", mode="before")
     @classmethod
     def _split_corpus(cls, value: Any) -> Any:
@@ -192,6 +198,20 @@ class Settings(BaseSettings):
             parts = [p for p in value.replace(os.pathsep, ",").split(",") if p.strip()]
             return tuple(Path(p.strip()) for p in parts)
         return value
+
+    @field_validator("today")
+    @classmethod
+    def _iso_day(cls, value: str) -> str:
+        if value:
+            try:
+                date.fromisoformat(value)
+            except ValueError as e:
+                raise ValueError(f"RAG_TODAY must be a date as yyyy-mm-dd, not {value!r}") from e
+        return value
+
+    def today_date(self) -> date:
+        """The day relative expressions are read against (RAG_TODAY, else the system's date)."""
+        return date.fromisoformat(self.today) if self.today else date.today()
 
     @field_validator("abstain_rules")
     @classmethod

@@ -27,14 +27,17 @@ from langchain_core.embeddings import Embeddings
 from .chunking import split_sentences
 from .embeddings import embedder_name
 from .errors import EmbedderMismatch, IndexNotBuilt, RagError, StoreUnavailable
+from .periods import day_number
 from .settings import Settings
-from .types import Chunk, WriteProgress
+from .types import Chunk, Scope, WriteProgress
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 _BATCH = 64
 _PAGE = 5_000  # records per read of a whole collection
-LAYOUT = "chunks+sentences/3"  # bump when what is stored changes; older indexes must be rebuilt
+LAYOUT = "chunks+sentences/4"  # bump when what is stored changes; older indexes must be rebuilt
+# layouts an index can be brought to LAYOUT from in place, without embedding again: /3 lacked `day`
+_UPGRADABLE = ("chunks+sentences/3",)
 
 
 def sentence_records(chunk: Chunk) -> list[tuple[str, str, str]]:
@@ -197,6 +200,8 @@ class ChunkStore:
             layout, built = metadata.get("layout"), metadata.get("embedder")
             if rebuild:
                 why = "rebuilt on request"
+            elif layout in _UPGRADABLE and built == self.embedder:
+                self._upgrade()
             elif layout != LAYOUT:
                 why = f"the index layout changed ({layout} -> {LAYOUT}): rebuilt"
             elif built != self.embedder:
@@ -223,6 +228,42 @@ class ChunkStore:
                 )
         self.check_embedder()
         return why
+
+    def _upgrade(self) -> None:
+        """Bring an index of an older layout to LAYOUT in place: add each record's `day` (its article's date
+        as a number). Records are rewritten whole, a page at a time; the layout is marked last, so an
+        interrupted upgrade is simply done again."""
+        chunks, sentences = self._collection(), self._sentences()
+        data = _get_all(chunks, ["metadatas"])
+        day_of: dict[str, int] = {}
+        for start in range(0, len(data["ids"]), _PAGE):
+            ids = data["ids"][start : start + _PAGE]
+            metas = [
+                {**meta, "day": day_number(str(meta.get("date", "")))}
+                for meta in data["metadatas"][start : start + _PAGE]
+            ]
+            day_of.update((str(meta["article_id"]), meta["day"]) for meta in metas)
+            chunks.update(ids=ids, metadatas=metas)
+        data = _get_all(sentences, ["metadatas"])
+        for start in range(0, len(data["ids"]), _PAGE):
+            ids = data["ids"][start : start + _PAGE]
+            metas = [
+                {**meta, "day": day_of.get(str(meta.get("article_id", "")), 0)}
+                for meta in data["metadatas"][start : start + _PAGE]
+            ]
+            sentences.update(ids=ids, metadatas=metas)
+        metadata = dict(chunks.metadata or {})
+        metadata.update(layout=LAYOUT, revision=uuid.uuid4().hex)
+        chunks.modify(metadata=metadata)
+
+    def check_layout(self) -> None:
+        """Raise unless the index has this code's layout (a search limited to a period needs `day`)."""
+        layout = self.layout()
+        if layout != LAYOUT:
+            raise IndexNotBuilt(
+                f"{self.location} in this version's layout ({layout} found, {LAYOUT} needed); "
+                "`rag ingest` brings it up to date"
+            )
 
     def revision(self) -> str:
         return str((self._collection().metadata or {}).get("revision", ""))
@@ -286,7 +327,13 @@ class ChunkStore:
                         documents=[sentence for _, (_, sentence, _) in records],
                         embeddings=np.asarray([vectors[text] for _, (_, _, text) in records]),
                         metadatas=[
-                            {"chunk_id": c.id, "article_id": c.article_id, "origin": c.origin} for c, _ in records
+                            {
+                                "chunk_id": c.id,
+                                "article_id": c.article_id,
+                                "origin": c.origin,
+                                "day": day_number(c.date),
+                            }
+                            for c, _ in records
                         ],
                     )
                 chunks.upsert(  # an upsert: a chunk written by an interrupted run is simply rewritten
@@ -349,11 +396,15 @@ class ChunkStore:
     def embed_query(self, query: str) -> list[float]:
         return self.embeddings.embed_query(query)
 
-    def dense_search(self, query: str | list[float], n: int) -> list[tuple[Chunk, float]]:
-        """The n nearest chunks with cosine similarity (1 - cosine distance); `query` is text or its vector."""
+    def dense_search(self, query: str | list[float], n: int, scope: Scope | None = None) -> list[tuple[Chunk, float]]:
+        """The n nearest chunks with cosine similarity (1 - cosine distance); `query` is text or its vector.
+        With a `scope`, only its chunks (Chroma filters them by their `day` and `article_id`)."""
         self.check_embedder()
         vector = self.embed_query(query) if isinstance(query, str) else query
-        results = self.vectorstore().similarity_search_by_vector_with_relevance_scores(vector, k=n)
+        where = scope.where() if scope else None
+        if where:
+            self.check_layout()
+        results = self.vectorstore().similarity_search_by_vector_with_relevance_scores(vector, k=n, filter=where)
         return [(Chunk.from_stored(doc.page_content, doc.metadata), 1.0 - float(dist)) for doc, dist in results]
 
     def sentence_vectors(self, chunk_ids: Iterable[str]) -> dict[str, np.ndarray]:
@@ -378,14 +429,17 @@ class ChunkStore:
             scores[chunk_id] = (rows @ query / np.where(norms == 0, 1.0, norms)).tolist()
         return scores
 
-    def sentence_search(self, vector: list[float], n: int) -> list[SentenceMatch]:
-        """The n sentences nearest to a query vector, best first."""
+    def sentence_search(self, vector: list[float], n: int, scope: Scope | None = None) -> list[SentenceMatch]:
+        """The n sentences nearest to a query vector, best first (with a `scope`, only its chunks')."""
         collection = self._sentences()
         count = collection.count()
         if not count:
             return []
         result = collection.query(
-            query_embeddings=[vector], n_results=min(n, count), include=["documents", "metadatas", "distances"]
+            query_embeddings=[vector],
+            n_results=min(n, count),
+            where=scope.where() if scope else None,
+            include=["documents", "metadatas", "distances"],
         )
         return [
             SentenceMatch(chunk_id=str(meta["chunk_id"]), sentence=doc, score=1.0 - float(dist))
@@ -393,6 +447,10 @@ class ChunkStore:
                 result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
             )
         ]
+
+
+def _sentence_metadata(chunk: Chunk) -> dict[str, Any]:
+    return {"chunk_id": chunk.id, "article_id": chunk.article_id, "origin": chunk.origin, "day": day_number(chunk.date)}
 
 
 def _get_all(collection: Any, include: list[str]) -> dict[str, list[Any]]:

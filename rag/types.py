@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .periods import day_number
+
 
 @dataclass(frozen=True)
 class Article:
@@ -47,10 +49,12 @@ class Chunk:
         return self.title + (f" ({', '.join(extra)})" if extra else "")
 
     def metadata(self) -> dict[str, Any]:
-        """Flat metadata as stored next to the vector in Chroma."""
+        """Flat metadata as stored next to the vector in Chroma; `day` is the date as yyyymmdd (0: none), a
+        number so that a search can be limited to a period with Chroma's `where`."""
         data = asdict(self)
         data.pop("text")
         data["chunk_id"] = data.pop("id")
+        data["day"] = day_number(self.date)
         return data
 
     @classmethod
@@ -71,6 +75,44 @@ class Chunk:
             content_hash=str(meta.get("content_hash", "")),
             origin=str(meta.get("origin", "")),
         )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a search may return: chunks of articles published from `first_day` to `last_day` (yyyymmdd, both
+    included; 0: open), and of `article_ids` only when given. An article without a date is in no period."""
+
+    first_day: int = 0
+    last_day: int = 0
+    article_ids: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.first_day or self.last_day or self.article_ids)
+
+    @property
+    def dated(self) -> bool:
+        return bool(self.first_day or self.last_day)
+
+    def admits(self, chunk: Chunk) -> bool:
+        if self.article_ids and chunk.article_id not in self.article_ids:
+            return False
+        if self.dated:
+            day = day_number(chunk.date)
+            return day > 0 and self.first_day <= day and (not self.last_day or day <= self.last_day)
+        return True
+
+    def where(self) -> dict[str, Any] | None:
+        """The same rule as a Chroma `where` filter on the `day` and `article_id` metadata (None: no filter)."""
+        conditions: list[dict[str, Any]] = []
+        if self.dated:
+            conditions.append({"day": {"$gte": max(self.first_day, 1)}})
+        if self.last_day:
+            conditions.append({"day": {"$lte": self.last_day}})
+        if self.article_ids:
+            conditions.append({"article_id": {"$in": sorted(self.article_ids)}})
+        if not conditions:
+            return None
+        return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
 @dataclass(frozen=True)
@@ -159,6 +201,9 @@ class Answer:
     short_answer: str = ""
     span: str = ""
     signals: dict[str, Any] = field(default_factory=dict)
+    # how the news-aware front (rag/answer/news.py) routed the question: "metadata:<field>", "uncovered",
+    # "period" (searched within a period), "latest"/"earliest", "gap", "changes"; "" for the reader alone
+    route: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (`rag ask --json`)."""
@@ -173,6 +218,7 @@ class Answer:
             "abstain_reason": self.abstain_reason,
             "outcome": self.outcome or ("abstain" if self.abstained else "answer"),
             "short_answer": self.short_answer,
+            "route": self.route,
             "citations": [asdict(c) for c in self.citations],
             "sources": [asdict(s) for s in self.sources],
             "timings": asdict(self.timings),

@@ -141,6 +141,7 @@ def test_answer_json_shape(settings: Settings) -> None:
         "abstain_reason",
         "outcome",
         "short_answer",
+        "route",
         "citations",
         "sources",
         "timings",

@@ -130,8 +130,8 @@ def test_the_reader_and_its_decision_come_from_the_environment(monkeypatch: pyte
     assert policy.max_not_found == 0.3 and policy.min_span_logprob == -1.0
     assert policy.premise.names_in_cited and not policy.premise.qualifiers
     made = make_pipeline(settings, None, None, None)  # type: ignore[arg-type]
-    assert isinstance(made, ExtractingPipeline) and made.policy == policy
-    assert isinstance(make_pipeline(Settings(reader="compose"), None, None, None), ComposingPipeline)  # type: ignore[arg-type]
+    assert isinstance(made.reader, ExtractingPipeline) and made.reader.policy == policy
+    assert isinstance(make_pipeline(Settings(reader="compose"), None, None, None).reader, ComposingPipeline)  # type: ignore[arg-type]
     monkeypatch.setenv("RAG_READER", "guess")
     with pytest.raises(ValueError, match="reader"):
         Settings()

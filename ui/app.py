@@ -18,10 +18,11 @@ import gradio as gr
 from rag.errors import RagError
 from rag.library import UPLOAD_SUFFIXES, list_articles
 from rag.llm import describe_llm
+from rag.periods import between
 from rag.service import Service, build_service
 from rag.settings import Settings
 from rag.types import Answer
-from ui.articles import add_page, article_choices, remove_selected, upload_article
+from ui.articles import add_page, article_choices, publication_choices, remove_selected, shown_articles, upload_article
 from ui.render import answer_text, articles_table, plain, render_answer, status_line
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,13 @@ def respond(
     history: list[dict[str, Any]],
     turns: list[Turn] | None = None,
     k: int | None = None,
+    since: str = "",
+    until: str = "",
 ) -> Iterator[Frame]:
     """Stream the draft answer, then replace it with the verified answer and its sources.
 
     `turns` are the conversation's earlier answers: follow-up questions are read in their light.
+    `since` / `until` (yyyy-mm-dd, optional) limit the search to articles published between them.
     The status line says "✓ … n" once answer n is complete.
     """
     # the remembered turns belong to the conversation on screen: an empty chat starts a new one
@@ -74,8 +78,12 @@ def respond(
     number = len(turns) + 1
     draft = ""
     try:
+        try:
+            period = between(since, until)
+        except ValueError as e:
+            raise RagError(f"Periodo / Date range: {e}") from e
         yield history, "", turns, WORKING
-        response = service.pipeline.stream(message, k=k, history=earlier)
+        response = service.pipeline.stream(message, k=k, history=earlier, period=period)
         for delta in response:
             draft += delta
             yield history + [{"role": "assistant", "content": answer_text(draft)}], "", turns, WORKING
@@ -133,6 +141,14 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
                 )
                 send = gr.Button("Invia / Send", variant="primary", scale=1, elem_id="send")
             gr.Examples(EXAMPLES, inputs=box)
+            with gr.Accordion("Periodo / Date range", open=False):
+                gr.Markdown(
+                    "Cerca solo negli articoli pubblicati in questo periodo (aaaa-mm-gg; vuoto: nessun limite). "
+                    "Search only articles published in this range (yyyy-mm-dd; empty: no limit)."
+                )
+                with gr.Row():
+                    since = gr.Textbox("", label="Da / From", placeholder="2025-09-01", elem_id="since")
+                    until = gr.Textbox("", label="A / To", placeholder="2025-12-31", elem_id="until")
             clear = gr.Button("Nuova conversazione / Start over", elem_id="start-over")
             with gr.Accordion("Impostazioni / Settings", open=False):
                 gr.Markdown(
@@ -142,6 +158,18 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
                 )
                 passages = gr.Slider(1, 10, value=settings.k, step=1, label="Passaggi recuperati / Passages retrieved")
         with gr.Tab("Articoli / Articles", id="articles"):
+            with gr.Row():
+                shown_since = gr.Textbox(label="Da / From", placeholder="2025-09-01", scale=2, elem_id="list-since")
+                shown_until = gr.Textbox(label="A / To", placeholder="2025-12-31", scale=2, elem_id="list-until")
+                shown_publication = gr.Dropdown(
+                    choices=publication_choices(service), value="", label="Testata / Publication", scale=3,
+                    elem_id="list-publication",
+                )  # fmt: skip
+                shown_order = gr.Dropdown(
+                    choices=[("Più recenti / Newest", "newest"), ("Meno recenti / Oldest", "oldest"),
+                             ("Titolo / Title", "title"), ("Testata / Publication", "publication")],
+                    value="newest", label="Ordine / Sort", scale=2, elem_id="list-order",
+                )  # fmt: skip
             table = gr.HTML(articles_table(list_articles(service.store)), elem_id="articles-table")
             limit = f"max {settings.upload_max_bytes / 1_000_000:.1f} MB"
             upload = gr.File(
@@ -167,9 +195,17 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
             library_status = gr.Markdown("", elem_id="articles-status")
 
         def handler(
-            message: str, history: list[dict[str, Any]], remembered: list[Turn], k: float = settings.k
+            message: str,
+            history: list[dict[str, Any]],
+            remembered: list[Turn],
+            k: float = settings.k,
+            first: str = "",
+            last: str = "",
         ) -> Iterator[Frame]:
-            yield from respond(service, message, history, remembered, k=int(k))
+            yield from respond(service, message, history, remembered, k=int(k), since=first, until=last)
+
+        def on_filter(first: str, last: str, publication: str, order: str) -> str:
+            return shown_articles(service, first, last, publication, order)
 
         def on_like(remembered: list[Turn], data: gr.LikeData) -> None:
             index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
@@ -191,12 +227,20 @@ def build_app(settings: Settings, service: Service | None = None) -> Any:
 
         # one queue for questions and index writes: a single local model answers one question at a time,
         # in turn, and an article is never half-indexed while a question is answered
-        inputs = [box, chatbot, turns, passages]
+        inputs = [box, chatbot, turns, passages, since, until]
         outputs = [chatbot, box, turns, status]
         box.submit(handler, inputs, outputs, api_name="ask", concurrency_id="llm")
         send.click(handler, inputs, outputs, api_visibility="private", concurrency_id="llm")
         clear.click(lambda: ([], "", [], ""), None, outputs, api_visibility="private")
         chatbot.like(on_like, [turns], None, api_visibility="private")
+        filters = [shown_since, shown_until, shown_publication, shown_order]
+        gr.on(
+            [shown_since.submit, shown_until.submit, shown_publication.change, shown_order.change],
+            on_filter,
+            filters,
+            [table],
+            api_name="list_articles",
+        )
         library = [library_status, table, chosen, upload]
         upload.upload(on_upload, [upload], library, api_name="add_article", concurrency_id="llm")
         remove.click(on_remove, [chosen], library, api_name="remove_article", concurrency_id="llm")
@@ -236,7 +280,7 @@ CSS = """
 table.articles { width: 100%; border-collapse: collapse; }
 table.articles caption { text-align: left; padding: 4px 0; opacity: 0.8; }
 table.articles th, table.articles td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e5e7eb; }
-table.articles td:nth-child(4) { text-align: right; }
+table.articles td:nth-child(6) { text-align: right; }
 #answer-status { min-height: 1.5em; }
 """
 

@@ -8,14 +8,30 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.library import Added, add_article, add_url, list_articles, remove_article
+from rag.library import Added, add_article, add_url, list_articles, remove_article, select_articles
+from rag.periods import between
 from rag.service import Service
 from rag.types import WriteProgress
-from ui.render import article_text
+from ui.render import article_text, articles_table
 
 
 def article_choices(service: Service) -> list[tuple[str, str]]:
     return [(f"{e.title} ({e.id})", e.id) for e in list_articles(service.store)]
+
+
+def publication_choices(service: Service) -> list[tuple[str, str]]:
+    names = sorted({e.publication for e in list_articles(service.store) if e.publication}, key=str.casefold)
+    return [("Tutte / All", "")] + [(name, name) for name in names]
+
+
+def shown_articles(service: Service, since: str, until: str, publication: str, order: str) -> str:
+    """The Articles table for a period (yyyy-mm-dd, either end optional), a publication and an order."""
+    try:
+        period = between(since, until)
+    except ValueError as e:
+        return f"<p>⚠️ {html.escape(str(e))}</p>" + articles_table(list_articles(service.store))
+    entries = select_articles(list_articles(service.store), period, publication or "", order or "newest")
+    return articles_table(entries)
 
 
 def _indexing(progress: Callable[[float, str], Any] | None) -> Callable[[WriteProgress], None]:

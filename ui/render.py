@@ -97,7 +97,15 @@ def status_line(answer: Answer, number: int) -> str:
     return f"✓ {done} {number} · {timing}"
 
 
-ARTICLE_HEADERS = ["Titolo / Title", "Data / Date", "Lingua / Language", "Passaggi / Chunks", "ID"]
+ARTICLE_HEADERS = [
+    "Titolo / Title",
+    "Data / Date",
+    "Testata / Publication",
+    "Autore / Author",
+    "Lingua / Language",
+    "Passaggi / Chunks",
+    "ID",
+]
 
 
 def articles_table(entries: list[ArticleEntry]) -> str:
@@ -107,7 +115,18 @@ def articles_table(entries: list[ArticleEntry]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in ARTICLE_HEADERS)
     rows = "".join(
         "<tr>"
-        + "".join(f"<td>{html.escape(str(v))}</td>" for v in (e.title, e.date or "n.d.", e.language, e.chunks, e.id))
+        + "".join(
+            f"<td>{html.escape(str(v))}</td>"
+            for v in (
+                e.title,
+                e.date or "n.d.",
+                e.publication if e.publication and e.publication != "unknown" else "n.d.",
+                e.author or "n.d.",
+                e.language,
+                e.chunks,
+                e.id,
+            )
+        )
         + "</tr>"
         for e in entries
     )

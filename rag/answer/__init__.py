@@ -1,8 +1,9 @@
 """The answer stage: from a question and its retrieved passages to an `Answer`.
 
-Two readers: `ExtractingPipeline` (the default, rag/answer/chain.py) copies a short span from the closest
-sentences and decides separately whether to give it; `ComposingPipeline` (rag/answer/compose.py) has the
-model write a sentence from whole passages and verifies it.
+Two readers: `ComposingPipeline` (the default, rag/answer/compose.py) has the model write a sentence from
+whole passages and verifies it; `ExtractingPipeline` (rag/answer/chain.py) copies a short span from the
+closest sentences and decides separately whether to give it. Either sits behind `NewsPipeline`
+(rag/answer/news.py), which answers questions about the articles themselves and limits a search in time.
 """
 
 from __future__ import annotations
@@ -14,18 +15,22 @@ from ..settings import Settings
 from ..verify import Verifier
 from .chain import ExtractingPipeline
 from .compose import ComposingPipeline
+from .news import NewsPipeline, Reader
 from .trace import Response
 
-Pipeline = ExtractingPipeline | ComposingPipeline
+Pipeline = NewsPipeline
 
 
 def make_pipeline(
     settings: Settings, retriever: HybridRetriever, chat_model: BaseChatModel, verifier: Verifier
-) -> Pipeline:
-    """The reader the settings name (`RAG_READER`)."""
+) -> NewsPipeline:
+    """The reader the settings name (`RAG_READER`), behind the news-aware steps (rag/answer/news.py)."""
+    reader: Reader
     if settings.reader == "compose":
-        return ComposingPipeline(settings, retriever, chat_model, verifier)
-    return ExtractingPipeline(settings, retriever, chat_model)
+        reader = ComposingPipeline(settings, retriever, chat_model, verifier)
+    else:
+        reader = ExtractingPipeline(settings, retriever, chat_model)
+    return NewsPipeline(settings, retriever, reader)
 
 
-__all__ = ["ComposingPipeline", "ExtractingPipeline", "Pipeline", "Response", "make_pipeline"]
+__all__ = ["ComposingPipeline", "ExtractingPipeline", "NewsPipeline", "Pipeline", "Reader", "Response", "make_pipeline"]

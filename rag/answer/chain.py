@@ -28,7 +28,7 @@ from ..protocol import NOT_FOUND
 from ..reader import ModelReader
 from ..retrieval import HybridRetriever
 from ..settings import Settings
-from ..types import Answer, Hit
+from ..types import Answer, Hit, Scope
 from ..verify import adds_information
 from . import formats
 from .decision import ABSTAIN, ANSWER, EVIDENCE, Decision, ReaderPolicy, ReadSignals, decide
@@ -79,23 +79,29 @@ class ExtractingPipeline:
         self.reader = reader or make_reader(chat_model)
         self.policy = policy or settings.reader_policy
 
-    def stream(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Response:
+    def stream(
+        self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = (), scope: Scope | None = None
+    ) -> Response:
         """The evidence at once, then the Answer: iterate for the shown text, then read `.answer`.
 
         An empty or overlong question raises here, before anything is shown.
         """
-        return Response(self._steps(checked_question(question), k, history))
+        return Response(self._steps(checked_question(question), k, history, scope))
 
-    def ask(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Answer:
-        return self.stream(question, k=k, history=history).answer
+    def ask(
+        self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = (), scope: Scope | None = None
+    ) -> Answer:
+        return self.stream(question, k=k, history=history, scope=scope).answer
 
-    def _steps(self, question: str, k: int | None, history: Sequence[tuple[str, str]]) -> Generator[str, None, Answer]:
+    def _steps(
+        self, question: str, k: int | None, history: Sequence[tuple[str, str]], scope: Scope | None = None
+    ) -> Generator[str, None, Answer]:
         state = _State(question, "", Trace(time.perf_counter()))
         if self._guard(state):
             refusal = abstention(question, state.language, [], state.trace.timings())
             return replace(refusal, answer=refuse_message(state.language), outcome=ABSTAIN)
         self._rewrite(state, history)
-        self._retrieve(state, k)
+        self._retrieve(state, k, scope)
         if not self._relevant(state):
             return self._build(state)
         self._gather(state)
@@ -122,9 +128,9 @@ class ExtractingPipeline:
                 self.chat_model, self.reader, state.question, state.language, history, state.trace
             )
 
-    def _retrieve(self, state: _State, k: int | None) -> None:
+    def _retrieve(self, state: _State, k: int | None, scope: Scope | None) -> None:
         with state.trace.step("retrieve"):
-            state.hits = self.retriever.search(state.standalone, k=k or self.settings.k)
+            state.hits = self.retriever.search(state.standalone, k=k or self.settings.k, scope=scope)
 
     def _relevant(self, state: _State) -> bool:
         """Is anything retrieved close enough to ask the model at all?"""
@@ -208,4 +214,4 @@ class ExtractingPipeline:
             shown = state.evidence[:SHOWN]
             text = formats.evidence_text(shown, state.language)
             return replace(base, answer=text, citations=[e.citation() for e in shown])
-        return replace(base)
+        return base

@@ -36,7 +36,7 @@ from ..protocol import MARKER, NOT_FOUND, may_become_not_found, says_not_found
 from ..reader import ModelReader
 from ..retrieval import HybridRetriever
 from ..settings import Settings
-from ..types import Answer, Citation, Hit
+from ..types import Answer, Citation, Hit, Scope
 from ..verify import Verified, Verifier, adds_information
 from .evidence import SHOWN, gather
 from .formats import evidence_text
@@ -79,15 +79,19 @@ class ComposingPipeline:
     ) -> str:
         return standalone_question(self.chat_model, self.reader, question, language, history, trace)
 
-    def stream(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Response:
+    def stream(
+        self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = (), scope: Scope | None = None
+    ) -> Response:
         """The answer as it is written: iterate for the text deltas, then read `.answer` for the final Answer.
 
         `history` holds the earlier (question, answer) pairs of the conversation, oldest first. An empty
         or overlong question raises here, before anything is streamed.
         """
-        return Response(self._steps(checked_question(question), k, history))
+        return Response(self._steps(checked_question(question), k, history, scope))
 
-    def _steps(self, question: str, k: int | None, history: Sequence[tuple[str, str]]) -> Generator[str, None, Answer]:
+    def _steps(
+        self, question: str, k: int | None, history: Sequence[tuple[str, str]], scope: Scope | None = None
+    ) -> Generator[str, None, Answer]:
         """The chain's named steps (the stages of `Timings.stages`), yielding the shown text, returning the Answer."""
         trace = Trace(time.perf_counter())
         with trace.step("guard"):
@@ -100,7 +104,7 @@ class ComposingPipeline:
         with trace.step("rewrite"):
             standalone = self.standalone_question(question, language, history, trace)
         with trace.step("retrieve"):
-            hits = self.retriever.search(standalone, k=k or self.settings.k)
+            hits = self.retriever.search(standalone, k=k or self.settings.k, scope=scope)
         retrieve_ms = int(trace.stages["retrieve"])
         top_dense = max((h.dense_score or 0.0 for h in hits), default=0.0)
         rewritten = standalone if standalone != question else ""
@@ -209,5 +213,7 @@ class ComposingPipeline:
             shown = len(parts)
         return "".join(parts)
 
-    def ask(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Answer:
-        return self.stream(question, k=k, history=history).answer
+    def ask(
+        self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = (), scope: Scope | None = None
+    ) -> Answer:
+        return self.stream(question, k=k, history=history, scope=scope).answer

@@ -1,0 +1,194 @@
+"""Questions about the articles themselves: who wrote one, when it came out, where, how many there are on a
+subject. They are answered from each article's metadata, not from its text, and cited to the article's header.
+
+The kind of question is read by patterns in both languages (`article_question`); which article is meant is
+found by retrieval (`ArticleFinder`), narrowed to articles that name every proper name of the question.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from ..periods import day_number, normalize
+from ..textutil import strip_accents
+from ..types import Chunk, Citation, Hit
+
+# what a question asks of an article, by the words that ask it (matched on periods.normalize's form)
+_ARTICLE = r"(?:articol[oi]|pezz[oi]|notizi[ae]|servizi[oi]|article|articles|piece|story|stories|report)"
+_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("gap", re.compile(
+        rf"\b(?:quant[ie]|how many|how much time|how long)\b.*\b(?:giorni|settimane|mesi|anni|tempo|days|weeks|"
+        rf"months|years|time)\b.*\b(?:tra|fra|between|separano|separate|passed|elapsed|passati|trascors[io]|"
+        rf"intercorr\w*)\b.*\b{_ARTICLE}"
+    )),
+    ("changes", re.compile(
+        r"\b(?:cosa|che cosa|cos|what|how)\b.*\b(?:cambiat[oaie]|cambia|changed|change|evolved|evoluto|"
+        r"different|diverso)\b.*\b(?:tra|fra|between|from|da|dal)\b"
+    )),
+    ("count", re.compile(rf"\b(?:quant[ie]|how many|number of|numero di)\s+(?:\w+\s+)?{_ARTICLE}\b")),
+    ("list", re.compile(
+        rf"\b(?:quali|che|which|what|elenca|list)\s+(?:sono\s+)?(?:gli\s+|the\s+)?{_ARTICLE}\b"
+        rf"(?!\s+(?:dice|dicono|riport\w*|say|says|said|report\w*|scrive|write))"
+    )),
+    ("author", re.compile(
+        r"\b(?:chi ha (?:scritto|firmato|redatto)|chi firma|chi e l autore|chi l ha scritto|da chi e (?:stato|stata) "
+        r"(?:scritt[oa]|firmat[oa])|autore dell|autrice dell|who (?:wrote|authored|penned|signed|is the author)|"
+        r"who s the author|author of|written by whom|whose byline|byline of|il nome dell autore|the author s name|"
+        r"who is the writer|chi e il giornalista|which journalist|quale giornalista)\b"
+    )),
+    ("publication", re.compile(
+        rf"\b(?:(?:su|in|da) (?:quale|che) (?:testata|giornale|quotidiano|sito|rivista|periodico)|"
+        rf"quale (?:testata|giornale|quotidiano|sito|rivista)|dove e (?:stato|stata) pubblicat[oa]|chi ha pubblicato|"
+        rf"(?:which|what) (?:publication|newspaper|paper|outlet|site|website|magazine|news site|masthead)|"
+        rf"where was (?:the|this|that) {_ARTICLE} published|who published|published (?:in|by) which|"
+        rf"in which (?:publication|newspaper|paper|outlet|magazine))\b"
+    )),
+    ("date", re.compile(
+        rf"\b(?:(?:quando|in che giorno|in quale giorno|in che data|in quale data|che giorno|what day|on what day|on "
+        rf"which day|what date|on what date|when)\b.*\b(?:pubblicat[oai]|uscit[oai]|published|come out|came out|"
+        rf"appeared|apparso|apparsa|datat[oa]|dated|released)|data di pubblicazione|publication date|date of "
+        rf"(?:the|this|that) {_ARTICLE}|data dell {_ARTICLE})\b"
+    )),
+    ("title", re.compile(
+        rf"\b(?:titolo|headline|title|intitola|intitolato|titled|called)\b.*{_ARTICLE}|{_ARTICLE}.*\b(?:titolo|headline|"
+        rf"title|intitola|intitolato|titled)\b|come si intitola"
+    )),
+    ("language", re.compile(
+        r"\b(?:in (?:che|quale) lingua|(?:what|which) language|in what language|lingua dell)\b"
+    )),
+)  # fmt: skip
+# an order asked about the article itself ("Qual è l'articolo più recente su X?"), not about its content
+_WHICH_ARTICLE = re.compile(
+    rf"^\s*(?:qual e|quale e|quale|qual|which is|what is|what s|which|what|dimmi|tell me|name)\b.{{0,40}}\b{_ARTICLE}\b"
+    rf"(?!.*\b(?:dice|dicono|riporta|racconta|says|say|report|reports|tell|tells|mention|mentions|scrive|writes)\b)"
+)
+
+# capitalised words that start questions or are not names
+_NOT_NAMES = {
+    strip_accents(w)
+    for w in (
+        "chi quale quali quanti quante quando dove come cosa che perché perche qual il lo la i gli le l un una uno "
+        "in di del della nel nella su sul sulla e ed per con tra fra dal dalla al alla articolo articoli notizia "
+        "who what which when where how why whose the a an of on in at to is was are were did does do article "
+        "articles news story stories report piece between and or about from since before after latest most "
+        "recent first last ultimo ultima primo prima dopo"
+    ).split()
+}
+_NAME = re.compile(r"(?<![\w’'])([A-ZÀ-Ý][\w’'.-]*[\w]|[A-Z]{2,})")
+_MONTH_NAMES = set(
+    "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre january "
+    "february march april may june july august september october november december".split()
+)
+
+
+@dataclass(frozen=True)
+class ArticleCard:
+    """One article as its metadata describes it, with its first chunk for a citation."""
+
+    id: str
+    title: str
+    date: str
+    author: str
+    publication: str
+    language: str
+    chunk: Chunk
+
+    @property
+    def day(self) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(self.date)
+        except ValueError:
+            return None
+
+    def citation(self, marker: int) -> Citation:
+        """A citation of the article by its header: what a metadata answer came from."""
+        return Citation.of(marker, self.chunk, self.chunk.header())
+
+
+def cards(chunks: Iterable[Chunk]) -> list[ArticleCard]:
+    """Each article once, from its first chunk, sorted by date then title (undated last)."""
+    first: dict[str, Chunk] = {}
+    for chunk in chunks:
+        if chunk.article_id not in first or chunk.index < first[chunk.article_id].index:
+            first[chunk.article_id] = chunk
+    found = [ArticleCard(c.article_id, c.title, c.date, c.author, c.publication, c.language, c) for c in first.values()]
+    return sorted(found, key=lambda a: (day_number(a.date) or 99_999_999, a.title, a.id))
+
+
+def article_question(question: str) -> str:
+    """What the question asks of the articles as articles ("author", "date", "publication", "title",
+    "language", "count", "list", "gap", "changes", "which"), or "" when it asks about their content."""
+    text = normalize(question)
+    for kind, pattern in _KINDS:
+        if pattern.search(text):
+            return kind
+    return "which" if _WHICH_ARTICLE.search(text) else ""
+
+
+def names_in(question: str) -> list[str]:
+    """The proper names of a question (capitalised words past its first, and acronyms), normalized.
+
+    Example: "Chi ha scritto l'articolo sull'alleanza Renault–Ford?" -> ["renault", "ford"]
+    """
+    words = []
+    for n, match in enumerate(_NAME.finditer(question.replace("–", " ").replace("—", " "))):
+        word = strip_accents(match.group(1).lower()).strip(".'’")
+        if match.start() == 0 and not match.group(1).isupper():
+            continue
+        if n == 0 and question[: match.start()].strip() in ("", "¿", "«", '"'):
+            continue
+        if word in _NOT_NAMES or word in _MONTH_NAMES or word.isdigit() or len(word) < 2:
+            continue
+        words.append(word)
+    return list(dict.fromkeys(words))
+
+
+_SUBJECT = re.compile(
+    r"\b(?:su|sul|sull|sullo|sulla|sui|sugli|sulle|riguard\w*|parl\w*|tratt\w*|dedicat\w*|about|on|regarding|"
+    r"concerning|mention\w*|cover\w*|discuss\w*)\b"
+)
+
+
+def has_subject(question: str) -> bool:
+    """The question names a subject of the articles ("articoli su Ampere"), not only a period or an order."""
+    return bool(names_in(question) or _SUBJECT.search(normalize(question)))
+
+
+def _folded(text: str) -> str:
+    return " " + " ".join(re.findall(r"\w+", strip_accents(text.lower()))) + " "
+
+
+def naming_all(cards_: Iterable[ArticleCard], chunks: Iterable[Chunk], names: list[str]) -> list[ArticleCard]:
+    """The articles whose title or text names every one of `names` (a name's words, on word boundaries)."""
+    text: dict[str, list[str]] = {}
+    for chunk in chunks:
+        text.setdefault(chunk.article_id, []).append(chunk.text)
+    found = []
+    for card in cards_:
+        folded = _folded(card.title + " " + " ".join(text.get(card.id, [])))
+        if all(f" {' '.join(re.findall(r'[a-z0-9]+', name))} " in folded for name in names):
+            found.append(card)
+    return found
+
+
+def ranked_articles(hits: list[Hit]) -> list[str]:
+    """Article ids in the order of their best hit."""
+    return list(dict.fromkeys(h.chunk.article_id for h in hits))
+
+
+@cache
+def _messages() -> dict[str, str]:
+    text = resources.files("rag").joinpath("prompts", "news.txt").read_text(encoding="utf-8")
+    return dict(line.split(": ", 1) for line in text.strip().splitlines() if line.strip())
+
+
+def phrase(key: str, lang: str, **values: object) -> str:
+    """A news answer's wording (rag/prompts/news.txt), in language `lang` (English when it has none)."""
+    messages = _messages()
+    lang = lang if f"{key}.{lang}" in messages else "en"
+    return messages[f"{key}.{lang}"].format(**values)
