@@ -23,7 +23,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser run test eval eval-distractors eval-small eval-answers bench tune-retrieval tune-abstain tune-reader ingest doctor lint clean-index
+.PHONY: setup browser run test eval eval-distractors eval-small eval-answers eval-news bench tune-retrieval tune-abstain tune-reader ingest doctor lint clean-index
 
 setup: $(STAMP)
 	@$(BIN)/rag model
@@ -103,6 +103,14 @@ tune-abstain: setup
 	  evals/results/squad-it/dev evals/results/squad-it/test \
 	  evals/results/squad-it-unanswerable/dev evals/results/squad-it-unanswerable/test \
 	  evals/results/project/dev evals/results/project/test
+
+# news-aware questions (evals/data/news: metadata, periods, relative days, comparisons) over the seeds and ten
+# dated articles; relative expressions are read against a fixed day so the answers do not age
+NEWS := evals/data/news
+NEWS_RUN := RAG_TODAY=2026-12-02 $(BIN)/rag eval --corpus corpus --corpus $(NEWS)/articles --index index/news \
+	--questions $(NEWS)/questions.jsonl
+eval-news: setup
+	for split in dev test; do $(NEWS_RUN) --split $$split --out evals/results/news/$$split || exit 1; done
 
 # the readers side by side on cached retrieval (evals/tune_reader.py): retrieve once, read the development
 # questions with each variant, choose the extracting reader's decision on dev, report held-out; ~30 min here

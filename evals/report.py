@@ -77,6 +77,15 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
                     f"| {split} | " + " | ".join(_fmt(block.get(k)) for k in QUALITY) + f" | {block.get('n')} |"
                 )
     for name in names:
+        kinds = pipelines[name].get("by_kind", {})
+        if kinds:
+            lines += ["", f"**{name}**, by kind of question:", ""]
+            lines.append("| kind | " + " | ".join(k for k in QUALITY) + " | n |")
+            lines.append("|---|" + "---|" * (len(QUALITY) + 1))
+            for kind, block in kinds.items():
+                cells = " | ".join(_fmt(block.get(k)) for k in QUALITY)
+                lines.append(f"| {kind} | {cells} | {block.get('n')} |")
+    for name in names:
         failed = [(r, _failure(r)) for r in pipelines[name]["items"]]
         failed = [(r, why) for r, why in failed if why]
         lines += ["", f"## Failed items: {name} ({len(failed)})", ""]

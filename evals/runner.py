@@ -6,6 +6,7 @@ The runner only orchestrates; every number comes from evals.scoring.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -64,8 +65,22 @@ def select_items(options: EvalOptions) -> list[EvalItem]:
 
 
 def evidence_text(chunk: Chunk) -> str:
-    """A passage as the system presents it: its article's metadata line and its text."""
-    return f"{chunk.header()}\n{chunk.text}"
+    """A passage as the system presents it: its article's metadata (as the article file's front matter
+    writes it, so evidence quoted from there matches) and its text."""
+    meta = [f"title: {chunk.title}", f"date: '{chunk.date}'", f"publication: {chunk.publication}"]
+    meta += [f"author: {chunk.author}"] if chunk.author else []
+    return "\n".join([chunk.header(), *meta, f"language: {chunk.language}", chunk.text])
+
+
+_QUOTED = re.compile(r"«[^»]*»|“[^”]*”")
+
+
+def unquoted(text: str) -> str:
+    """`text` without what it quotes: «…» and “…” (titles and sentences of the articles).
+
+    Example: 'The article “Nasce l’alleanza” was written by X' -> 'The article  was written by X'
+    """
+    return _QUOTED.sub(" ", text)
 
 
 def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> dict[str, Any]:
@@ -73,6 +88,7 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
     record: dict[str, Any] = {
         "id": item.id,
         "lang": item.lang,
+        "kind": item.kind,
         "split": split_of(item.id),
         "answerable": item.answerable,
         "question": item.question,
@@ -128,8 +144,9 @@ def _record(item: EvalItem, retrieved: list[Chunk], answer: Answer | None) -> di
             "citation_valid": markers_valid(answer.raw_answer, len(answer.context_ids)),
             # the extracting reader frames its answer in the question's language; only a short answer that
             # reads as the other language fails ("2028" reads as neither)
+            # what is quoted («…», “…”: an article's words or title) is evidence, not the answer's own language
             "language_ok": detect_language(
-                claim if answer.outcome and not answer.abstained else answer.answer,
+                unquoted(claim if answer.outcome and not answer.abstained else answer.answer),
                 default=item.lang if answer.outcome else "",
             )
             == item.lang,

@@ -29,6 +29,7 @@ class EvalItem:
     question: str
     expected: list[list[str]] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
+    kind: str = ""  # what the question asks, where a set says ("metadata", "time", "uncovered"...)
 
 
 def load_items(path: Path) -> list[EvalItem]:
@@ -47,6 +48,7 @@ def load_items(path: Path) -> list[EvalItem]:
                     question=str(data["question"]),
                     expected=[[str(a) for a in group] for group in data.get("expected", [])],
                     evidence=[str(e) for e in data.get("evidence", [])],
+                    kind=str(data.get("kind", "")),
                 )
             )
         except (ValueError, KeyError, TypeError) as e:
@@ -214,9 +216,15 @@ def report_block(records: Sequence[dict[str, Any]], retrieval_only: bool = False
     def ordered(metrics: dict[str, Any]) -> dict[str, Any]:
         return {key: metrics.get(key) for key in METRIC_KEYS}
 
-    return {
+    block: dict[str, Any] = {
         "overall": ordered(summarize(records, retrieval_only)),
         "by_lang": {
             lang: ordered(summarize([r for r in records if r["lang"] == lang], retrieval_only)) for lang in ("it", "en")
         },
     }
+    kinds = sorted({r.get("kind", "") for r in records} - {""})
+    if kinds:  # a set whose questions say what they ask is also scored kind by kind
+        block["by_kind"] = {
+            kind: ordered(summarize([r for r in records if r.get("kind") == kind], retrieval_only)) for kind in kinds
+        }
+    return block

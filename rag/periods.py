@@ -224,6 +224,39 @@ def parse_time(question: str, language: str, today: date, newest: date | None = 
     )
 
 
+_EVENT = re.compile(
+    r"\b(?P<relation>before|after|prima d[ei]ll[ao]?|prima del|prima dei|prima di|dopo il|dopo la|dopo l|dopo i|"
+    r"dopo)\s+"
+    r"(?:the\s+|il\s+|la\s+|lo\s+|l\s+|i\s+|gli\s+|le\s+)?(?P<event>[\w\s-]{3,60}?)\s*(?:[,;.?!]|$|\s+(?:and|e|or|o)\s)"
+)
+_REPORTED = re.compile(
+    r"\b(?:articol[oi]|notizi[ae]|pezz[oi]|article|articles|news|stor(?:y|ies)|report(?:ed)?|riportat\w*|scritt\w*|"
+    r"written|wrote|pubblicat\w*|published|uscit\w*|came out)\b"
+)
+
+
+def event_reference(question: str) -> tuple[str, str] | None:
+    """("before" | "after", the event) when a question about the articles places them by an event instead of
+    a date ("articles before the Ford deal"); None otherwise, and for dates ("before October 2025")."""
+    text = normalize(question)
+    if not _REPORTED.search(text):
+        return None
+    match = _EVENT.search(text)
+    if not match or _MONTH_YEAR.search(match["event"]) or re.search(r"\d{4}", match["event"]):
+        return None
+    event = match["event"].strip()
+    if _BARE_MONTH.search(f"in {event}") and event.split()[0] in _MONTH_NUMBER:
+        return None
+    return ("before" if match["relation"].startswith(("before", "prima")) else "after", event)
+
+
+def relative_to(relation: str, day: date, label: str) -> Period:
+    """The days before (not including) or after (including) an event's day."""
+    if relation == "before":
+        return Period(date(1900, 1, 1), day - timedelta(days=1), f"< {label}")
+    return Period(day, date(9999, 12, 31), f"≥ {label}")
+
+
 def between(first: str, last: str) -> Period | None:
     """The range a reader picks (From / To, as yyyy-mm-dd; either may be empty), or None when both are.
 

@@ -211,3 +211,10 @@ def test_the_chats_date_range_reaches_the_search(news_settings: Settings) -> Non
     assert "2024-01-01" in history[-1]["content"] and "Nessun articolo" in history[-1]["content"]
     *_, (history, box, _turns, status) = respond(service, "Chi guida Renault?", [], since="ieri")
     assert "yyyy-mm-dd" in history[-1]["content"] and box == "Chi guida Renault?" and status.startswith("⚠️")
+
+
+def test_articles_before_an_event_are_those_dated_before_its_article(news_settings: Settings) -> None:
+    service = _service(news_settings)
+    answer = service.pipeline.ask("Which articles came out before the Renault–Ford alliance?")
+    assert answer.route == "metadata:list"
+    assert [c.date for c in answer.citations] == ["2025-09-17", "2025-10-06"]

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from rag.periods import Period, asks_when, day_number, parse_time, relative_days
+from rag.periods import Period, asks_when, day_number, event_reference, parse_time, relative_days, relative_to
 
 TODAY = date(2026, 12, 2)
 NEWEST = date(2025, 12, 9)
@@ -108,3 +108,12 @@ def test_when_questions_and_day_numbers() -> None:
     assert asks_when("Quando sarà svelata la versione Bev?") and asks_when("On what day did the line open?")
     assert not asks_when("Chi guida Renault?")
     assert day_number("2025-12-09") == 20251209 and day_number("") == 0 and day_number(date(2024, 2, 29)) == 20240229
+
+
+def test_articles_placed_by_an_event_rather_than_a_date() -> None:
+    assert event_reference("Which articles came out before the Ford deal?") == ("before", "ford deal")
+    assert event_reference("Cosa riportavano gli articoli dopo l'incontro di Douai?") == ("after", "incontro di douai")
+    assert event_reference("Which cars were built before the electric conversion?") is None  # not about articles
+    assert event_reference("Which articles came out before October 2025?") is None  # a date, parsed as one
+    period = relative_to("before", date(2025, 12, 9), "ford deal")
+    assert period.end == date(2025, 12, 8) and not period.contains(date(2025, 12, 9))

@@ -19,20 +19,21 @@ from ..textutil import strip_accents
 from ..types import Chunk, Citation, Hit
 
 # what a question asks of an article, by the words that ask it (matched on periods.normalize's form)
-_ARTICLE = r"(?:articol[oi]|pezz[oi]|notizi[ae]|servizi[oi]|article|articles|piece|story|stories|report)"
+_ARTICLE = r"(?:articol[oi]|pezz[oi]|notizi[ae]|article|articles|piece|pieces|story|stories|news)"
+_ARTICLES = r"(?:articoli|pezzi|notizie|articles|pieces|stories|news)"  # asked to count or list
 _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("gap", re.compile(
-        rf"\b(?:quant[ie]|how many|how much time|how long)\b.*\b(?:giorni|settimane|mesi|anni|tempo|days|weeks|"
-        rf"months|years|time)\b.*\b(?:tra|fra|between|separano|separate|passed|elapsed|passati|trascors[io]|"
-        rf"intercorr\w*)\b.*\b{_ARTICLE}"
+        rf"\b(?:quant[ie]\s+(?:giorni|settimane|mesi|anni)|quanto tempo|how many (?:days|weeks|months|years)|"
+        rf"how much time|how long)\b.*\b(?:tra|fra|between|separano|separate|passed|elapsed|passati|passato|"
+        rf"trascors[io]|intercorr\w*)\b.*\b{_ARTICLE}"
     )),
     ("changes", re.compile(
         r"\b(?:cosa|che cosa|cos|what|how)\b.*\b(?:cambiat[oaie]|cambia|changed|change|evolved|evoluto|"
         r"different|diverso)\b.*\b(?:tra|fra|between|from|da|dal)\b"
     )),
-    ("count", re.compile(rf"\b(?:quant[ie]|how many|number of|numero di)\s+(?:\w+\s+)?{_ARTICLE}\b")),
+    ("count", re.compile(rf"\b(?:quant[ie]|how many|number of|numero di)\s+(?:\w+\s+)?{_ARTICLES}\b")),
     ("list", re.compile(
-        rf"\b(?:quali|che|which|what|elenca|list)\s+(?:sono\s+)?(?:gli\s+|the\s+)?{_ARTICLE}\b"
+        rf"\b(?:quali|che|which|what|elenca|list)\s+(?:sono\s+)?(?:gli\s+|le\s+|the\s+)?{_ARTICLES}\b"
         rf"(?!\s+(?:dice|dicono|riport\w*|say|says|said|report\w*|scrive|write))"
     )),
     ("author", re.compile(
@@ -42,31 +43,74 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"who is the writer|chi e il giornalista|which journalist|quale giornalista)\b"
     )),
     ("publication", re.compile(
-        rf"\b(?:(?:su|in|da) (?:quale|che) (?:testata|giornale|quotidiano|sito|rivista|periodico)|"
-        rf"quale (?:testata|giornale|quotidiano|sito|rivista)|dove e (?:stato|stata) pubblicat[oa]|chi ha pubblicato|"
-        rf"(?:which|what) (?:publication|newspaper|paper|outlet|site|website|magazine|news site|masthead)|"
-        rf"where was (?:the|this|that) {_ARTICLE} published|who published|published (?:in|by) which|"
+        rf"\b(?:(?:su|in|da) (?:quale|che) (?:testata|giornale|quotidiano|rivista|periodico)|"
+        rf"quale (?:testata|giornale|quotidiano|rivista)|dove e (?:stato|stata) pubblicat[oa]|chi ha pubblicato|"
+        rf"(?:which|what) (?:publication|newspaper|paper|outlet|news site|magazine|masthead)|"
+        rf"where was (?:the|this|that) {_ARTICLE} published|who published (?:the|this|that) {_ARTICLE}|"
         rf"in which (?:publication|newspaper|paper|outlet|magazine))\b"
     )),
     ("date", re.compile(
         rf"\b(?:(?:quando|in che giorno|in quale giorno|in che data|in quale data|che giorno|what day|on what day|on "
         rf"which day|what date|on what date|when)\b.*\b(?:pubblicat[oai]|uscit[oai]|published|come out|came out|"
         rf"appeared|apparso|apparsa|datat[oa]|dated|released)|data di pubblicazione|publication date|date of "
-        rf"(?:the|this|that) {_ARTICLE}|data dell {_ARTICLE})\b"
+        rf"(?:the|this|that) {_ARTICLE}|data dell {_ARTICLE}|(?:what|which) date .*{_ARTICLE}.* (?:carry|have|bear)|"
+        rf"(?:che|quale) data (?:porta|ha|reca) )"
     )),
     ("title", re.compile(
-        rf"\b(?:titolo|headline|title|intitola|intitolato|titled|called)\b.*{_ARTICLE}|{_ARTICLE}.*\b(?:titolo|headline|"
-        rf"title|intitola|intitolato|titled)\b|come si intitola"
+        r"\b(?:qual e il titolo|quale e il titolo|che titolo|quale titolo|con quale titolo|come si intitola|"
+        r"come s intitola|what is the (?:title|headline)|what s the (?:title|headline)|"
+        r"what (?:title|headline) (?:did|does)|which (?:title|headline)|what was the (?:title|headline))\b"
     )),
     ("language", re.compile(
         r"\b(?:in (?:che|quale) lingua|(?:what|which) language|in what language|lingua dell)\b"
     )),
 )  # fmt: skip
+_NEWS_NOUN = re.compile(rf"\b{_ARTICLE}\b|\b(?:testata|giornale|quotidiano|newspaper|publication|byline|headline)\b")
 # an order asked about the article itself ("Qual è l'articolo più recente su X?"), not about its content
 _WHICH_ARTICLE = re.compile(
-    rf"^\s*(?:qual e|quale e|quale|qual|which is|what is|what s|which|what|dimmi|tell me|name)\b.{{0,40}}\b{_ARTICLE}\b"
-    rf"(?!.*\b(?:dice|dicono|riporta|racconta|says|say|report|reports|tell|tells|mention|mentions|scrive|writes)\b)"
+    rf"^\s*(?:qual e|quale e|quale|qual|which is|what is|what s|which|what|dimmi|tell me|name)\s+"
+    rf"(?:was\s+|e\s+|era\s+)?(?:the\s+|l\s+|il\s+|la\s+|lo\s+)?(?:(?:ultim\w*|piu|recent\w*|most|latest|newest|first|prim\w*|earliest|oldest|"
+    rf"last|meno|vecchi\w*|nuov\w*)\s+){{0,3}}{_ARTICLE}\b(?!\s+(?:did|does|do|had|has|would|will)\b)"
 )
+# ... and what it says, asked in the same breath ("Qual è l'articolo più recente su X e che cosa racconta?")
+_AND_WHAT = re.compile(
+    r"\b(?:and|e|ed)\s+(?:what|che cosa|cosa|cos)\b.*\b(?:dice|dicono|riporta|racconta|says|say|report|reports|"
+    r"tell|tells|mention|mentions|scrive|writes|about|parla)\b"
+)
+
+
+_PREP_IT = r"(?:sullo|sulla|sulle|sugli|sull|sui|sul|su|che annuncia|che racconta)"
+_TWO = (
+    re.compile(
+        r"\bbetween (?:the )?(?:article|story|piece|report) (?:on|about|reporting|announcing) (?P<a>.+?) and "
+        r"(?:the )?(?:(?:article|story|piece|one|report) (?:on|about|reporting|announcing) )?(?P<b>.+?)\s*$"
+    ),
+    re.compile(
+        rf"\b(?:tra|fra) (?:l |il )?(?:articolo|pezzo) {_PREP_IT} (?P<a>.+?) e (?:quello|l articolo|il pezzo) "
+        rf"(?:{_PREP_IT} )?(?P<b>.+?)\s*$"
+    ),
+)
+_PRONOUN = re.compile(r"^(?:its|their|his|her|la sua|il suo|le sue|i suoi|la loro|il loro|sua|suo|loro)\s+")
+
+
+def two_articles(question: str) -> tuple[str, str] | None:
+    """The two articles a question compares, as it describes them ("between the article on A and the one
+    on B" -> ("A", "B")); None when it names a subject instead ("between the two articles on Ampere")."""
+    text = normalize(question).strip()
+    for pattern in _TWO:
+        match = pattern.search(text)
+        if match:
+            first, second = match["a"].strip(), match["b"].strip()
+            if _PRONOUN.match(second):  # "its opening": the opening of what the first one is about
+                second = _PRONOUN.sub("", second) + " " + " ".join(first.split()[-3:])
+            return first, second
+    return None
+
+
+def asks_content_too(question: str) -> bool:
+    """A question about which article also asks what it says."""
+    return bool(_AND_WHAT.search(normalize(question)))
+
 
 # capitalised words that start questions or are not names
 _NOT_NAMES = {
@@ -124,8 +168,10 @@ def article_question(question: str) -> str:
     """What the question asks of the articles as articles ("author", "date", "publication", "title",
     "language", "count", "list", "gap", "changes", "which"), or "" when it asks about their content."""
     text = normalize(question)
+    about_articles = bool(_NEWS_NOUN.search(text))
     for kind, pattern in _KINDS:
-        if pattern.search(text):
+        # "Chi ha scritto la Divina Commedia?" asks about a book: a question about an article names one
+        if pattern.search(text) and (about_articles or kind == "changes"):
             return kind
     return "which" if _WHICH_ARTICLE.search(text) else ""
 

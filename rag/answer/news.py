@@ -23,22 +23,35 @@ from datetime import date
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
+from ..chunking import split_sentences
 from ..dates import long_date
+from ..keyword import analyze
 from ..language import detect_language
-from ..periods import Period, TimeQuery, asks_when, parse_time, relative_days
+from ..periods import (
+    Period,
+    RelativeDay,
+    TimeQuery,
+    asks_when,
+    event_reference,
+    parse_time,
+    relative_days,
+    relative_to,
+)
 from ..protocol import MARKER
-from ..retrieval import HybridRetriever
+from ..retrieval import QUERY_LANGUAGES, HybridRetriever
 from ..settings import Settings
 from ..types import Answer, Citation, Hit, Scope, Source, Timings
 from .articles import (
     ArticleCard,
     article_question,
+    asks_content_too,
     cards,
     has_subject,
     names_in,
     naming_all,
     phrase,
     ranked_articles,
+    two_articles,
 )
 from .chain import ExtractingPipeline
 from .compose import ComposingPipeline
@@ -47,6 +60,8 @@ from .trace import Response, checked_question, elapsed_ms, sources_of
 Reader = ExtractingPipeline | ComposingPipeline
 
 METADATA = ("author", "date", "publication", "title", "language")
+# a cited sentence with a relative day answers "when?" if it holds at least this share of the question's terms
+RELATIVE_MIN_OVERLAP = 0.5
 # articles whose best sentence is this close to the best article's count as being on the same subject
 SUBJECT_MARGIN = 0.08
 SUBJECT_DEPTH = 30  # passages searched to find the articles on a subject
@@ -107,7 +122,8 @@ class NewsPipeline:
         archive = cards(self.retriever.chunks())
         days = [day for day in (a.day for a in archive) if day]
         asked = parse_time(question, language, self.settings.today_date(), max(days)) if days else TimeQuery()
-        q = _Question(question, language, article_question(question), asked, period or asked.period, archive, started)
+        chosen = period or asked.period or (self._event_period(question, language) if days else None)
+        q = _Question(question, language, article_question(question), asked, chosen, archive, started)
         if q.kind == "changes" and len(asked.periods) >= 2 and days:
             return self._changes(q)
         scope = None
@@ -120,23 +136,42 @@ class NewsPipeline:
             return self._gap(q, scope)
         if q.kind in ("count", "list") or (q.kind == "which" and q.period and not has_subject(question)):
             return self._count(q, scope)
-        if q.kind in METADATA or (q.kind == "which" and (asked.order or q.period)):
+        if q.kind == "which" and asked.order and asks_content_too(question):
+            return (yield from self._which_and_what(q, scope, k, history))
+        if q.kind in METADATA or q.kind == "which":
             return self._metadata(q, scope)
         route = "period" if scope else ""
         if asked.order and days:
             found = self._subject(q, scope)
             if found:
-                chosen = _by_order(found, asked.order)
-                scope = Scope(article_ids=frozenset({chosen.id}))
+                pick = _by_order(found, asked.order)
+                scope = Scope(article_ids=frozenset({pick.id}))
                 route = asked.order
         response = self.reader.stream(question, k=k, history=history, scope=scope)
         yield from response
         answer = response.answer
         if asks_when(question) and not answer.abstained:
-            answer = _with_relative_day(answer)
+            answer = _with_relative_day(answer, question)
         return replace(answer, route=answer.route or route)
 
     # -- the steps ---------------------------------------------------------------------------------
+    def _event_period(self, question: str, language: str) -> Period | None:
+        """ "Articles before the Ford deal": the days before (or from) the date of the article the event is in."""
+        reference = event_reference(question)
+        if reference is None:
+            return None
+        relation, event = reference
+        hits = [h for h in self.retriever.search(event, k=10) if h.chunk.date]
+        names = [n for n in names_in(question) if n in event]
+        if names:  # the event's article names what the event does ("the Renault–Ford deal": both)
+            archive = cards(self.retriever.chunks())
+            naming = {a.id for a in naming_all(archive, self.retriever.chunks(), names)}
+            hits = [h for h in hits if h.chunk.article_id in naming] or hits
+        if not hits:
+            return None
+        day = date.fromisoformat(hits[0].chunk.date)
+        return relative_to(relation, day, f"{event}, {long_date(hits[0].chunk.date, language)}")
+
     def _subject(self, q: _Question, scope: Scope | None) -> list[ArticleCard]:
         """The articles the question is about, best first: those naming all its proper names, else those
         whose closest passage is about as close as the best article's."""
@@ -169,6 +204,25 @@ class NewsPipeline:
         text = _fact(kind, card, q.language)
         return _answer(q, text, [card.citation(1)], f"metadata:{kind}", short=_short(kind, card, q.language))
 
+    def _which_and_what(
+        self, q: _Question, scope: Scope | None, k: int | None, history: Sequence[tuple[str, str]]
+    ) -> Generator[str, None, Answer]:
+        """ "The latest article on X, and what does it say?": the reader, on that article alone, then the
+        article's line."""
+        found = self._subject(q, scope)
+        if not found:
+            return _nothing(q)
+        card = _by_order(found, q.time.order)
+        response = self.reader.stream(q.text, k=k, history=history, scope=Scope(article_ids=frozenset({card.id})))
+        yield from response
+        answer = response.answer
+        n = max((c.marker for c in answer.citations), default=0) + 1
+        line = phrase(q.time.order, q.language, title=card.title, details=_details(card, q.language), n=n)
+        text = line if answer.abstained else f"{answer.answer}\n\n{line}"
+        citations = ([] if answer.abstained else answer.citations) + [card.citation(n)]
+        return replace(answer, answer=text, abstained=False, citations=citations, route=q.time.order, outcome="",
+                       short_answer="")  # fmt: skip
+
     def _count(self, q: _Question, scope: Scope | None) -> Answer:
         found = sorted(self._subject(q, scope), key=lambda a: (a.date or "9999", a.title))
         if not found:
@@ -183,7 +237,16 @@ class NewsPipeline:
         return _answer(q, "\n".join(lines), citations, f"metadata:{q.kind}", short=str(len(found)))
 
     def _gap(self, q: _Question, scope: Scope | None) -> Answer:
-        found = sorted((a for a in self._subject(q, scope) if a.day), key=lambda a: a.date)
+        pair = two_articles(q.text)
+        if pair:  # "between the article on A and the one on B": each found by its own description
+            by_id = {a.id: a for a in q.archive}
+            picked: list[str] = []
+            for description in pair:  # the second is another article than the first
+                hits = self.retriever.search(description, k=10, scope=scope)
+                picked += [i for i in ranked_articles(hits) if i not in picked and by_id[i].day][:1]
+            found = sorted((by_id[i] for i in picked), key=lambda a: a.date)
+        else:
+            found = sorted((a for a in self._subject(q, scope) if a.day), key=lambda a: a.date)
         if not found:
             return _nothing(q)
         first, last = found[0], found[-1]
@@ -333,20 +396,42 @@ def _nothing(q: _Question) -> Answer:
     return _answer(q, phrase("count_none", q.language), [], "metadata:none", abstained=True)
 
 
-def _with_relative_day(answer: Answer) -> Answer:
-    """An answer to "when?" that is a relative day of its cited sentence ("quest'oggi"), with the day of the
-    calendar it is put first: "**17 settembre 2025** («quest oggi», il giorno dell'articolo [1])"."""
+def _with_relative_day(answer: Answer, question: str) -> Answer:
+    """An answer to "when?" that is a relative day of its article ("quest'oggi", "yesterday"), with the day of
+    the calendar it is put first: "**17 settembre 2025** («quest oggi», il giorno dell'articolo [1])".
+
+    The relative day is taken from the answer's own words, else from the cited passage's sentence that
+    shares most of the question's terms (at least half): a model that read "announced yesterday" under a
+    header dated 16 May tends to answer 16 May, and then the sentence, quoted, replaces its answer.
+    """
     plain = MARKER.sub("", answer.answer)
     for citation in answer.citations:
-        if not citation.date:
+        found = relative_days(plain, citation.date) if citation.date else []
+        if found:
+            return replace(answer, answer=f"{_lead(found[0], citation, answer.language)} {answer.answer}",
+                           short_answer=long_date(found[0].day.isoformat(), answer.language))  # fmt: skip
+    asked = set(analyze(question, QUERY_LANGUAGES))
+    best: tuple[float, str, RelativeDay, Citation] | None = None
+    for citation in answer.citations:
+        if not citation.date or not asked:
             continue
-        found = relative_days(plain, citation.date) or relative_days(citation.sentence or "", citation.date)
-        if not found:
-            continue
-        day = found[0]
-        relation = phrase(f"relation_{day.offset}", answer.language)
-        when = long_date(day.day.isoformat(), answer.language)
-        lead = phrase("relative", answer.language, date=when, words=day.words, relation=relation,
-                      n=citation.marker)  # fmt: skip
-        return replace(answer, answer=f"{lead} {answer.answer}", short_answer=when)
-    return answer
+        for start, end in split_sentences(citation.text):
+            sentence = citation.text[start:end]
+            days = relative_days(sentence, citation.date)
+            if not days:
+                continue
+            overlap = len(asked & set(analyze(sentence, QUERY_LANGUAGES))) / len(asked)
+            if best is None or overlap > best[0]:
+                best = (overlap, sentence, days[0], citation)
+    if best is None or best[0] < RELATIVE_MIN_OVERLAP:
+        return answer
+    _, sentence, day, citation = best
+    quoted = f"«{sentence}» [{citation.marker}]"
+    return replace(answer, answer=f"{_lead(day, citation, answer.language)} {quoted}",
+                   short_answer=long_date(day.day.isoformat(), answer.language))  # fmt: skip
+
+
+def _lead(day: RelativeDay, citation: Citation, language: str) -> str:
+    relation = phrase(f"relation_{day.offset}", language)
+    when = long_date(day.day.isoformat(), language)
+    return phrase("relative", language, date=when, words=day.words, relation=relation, n=citation.marker)
