@@ -103,6 +103,7 @@ _BARE_MONTH = re.compile(
     rf"\b(?:in|a|ad|di|del|nel|nel mese di|durante|during|of|since|from|until|before|after|prima di|dopo|da|dal|"
     rf"entro|by|fino a|tra|fra|between|and|e|ed|to|or|o)\s+{_MONTH}\b(?!\s+\d)"
 )
+_SHARED_YEAR = re.compile(rf"\s+(?:e|ed|and|to|a|al|-|–|until|fino a)\s+{_MONTH}\s+{_YEAR}\b")
 _PART_OF_YEAR = re.compile(
     rf"\b(?P<part>inizio|principio|primi mesi|meta|fine|ultimi mesi|early|mid|late|end|beginning|start)"
     rf"(?:\s+(?:del|dell|of|of the))?[\s-]+{_YEAR}\b"
@@ -200,6 +201,9 @@ def parse_time(question: str, language: str, today: date, newest: date | None = 
         taken.append((start, m.end()))
         month = _MONTH_NUMBER[m["month"]]
         year = anchor.year if month <= anchor.month else anchor.year - 1
+        shared = _SHARED_YEAR.match(text, m.end())  # "tra marzo e ottobre 2025": March of 2025 too
+        if shared and _MONTH_NUMBER[shared["month"]] >= month:
+            year = int(shared["year"])
         found.append((start, _month_period(year, month, language), m["month"]))
     for m in _YEAR_ALONE.finditer(text):
         start = m.start("year")

@@ -449,7 +449,8 @@ class ChunkStore:
         ]
 
 
-def _sentence_metadata(chunk: Chunk) -> dict[str, Any]:
+def sentence_metadata(chunk: Chunk) -> dict[str, Any]:
+    """What is stored beside a sentence's vector: its chunk, article, origin and day (for `where`)."""
     return {"chunk_id": chunk.id, "article_id": chunk.article_id, "origin": chunk.origin, "day": day_number(chunk.date)}
 
 

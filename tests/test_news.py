@@ -130,6 +130,16 @@ def test_a_relative_day_in_the_cited_sentence_is_read_against_the_article(news_s
     assert answer.answer.startswith("**17 settembre 2025**") and "il giorno dell'articolo" in answer.answer
 
 
+def test_without_an_answer_a_relative_day_is_shown_as_evidence_not_asserted(news_settings: Settings) -> None:
+    # the reader finds nothing: the closest sentence with "quest'oggi" is shown with its day worked out, as
+    # evidence, and the answer stays an abstention (it may be about another event of the same sentence)
+    service = _service(news_settings, scripted("NOT_FOUND"))
+    answer = service.pipeline.ask("Quando sarà svelata la versione Bev della Mitsubishi Eclipse Cross?")
+    assert answer.abstained and answer.outcome == "evidence" and answer.route == "relative-day"
+    assert "quest'oggi" in answer.answer and "17 settembre 2025" in answer.answer and not answer.short_answer
+    assert [c.date for c in answer.citations] == ["2025-09-17"]
+
+
 def test_the_callers_range_wins_and_bad_ranges_are_refused(news_settings: Settings) -> None:
     chat = scripted("NOT_FOUND")
     service = _service(news_settings, chat)

@@ -88,7 +88,7 @@ def test_the_extracting_reader_answers_through_the_server_without_its_probabilit
     service = build_service(settings)
     ingest(settings, service.store)
     pipeline = service.pipeline
-    assert isinstance(pipeline, ExtractingPipeline)
+    assert isinstance(pipeline.reader, ExtractingPipeline)  # a question of the text passes to the reader
     answer = pipeline.ask(QUESTION)
     # the server is not asked for logprobs (llama.cpp's server gives them only with logits_all, which costs a
     # score row per prompt token): the not-found and span probabilities are unknown, and the decision falls back

@@ -117,3 +117,8 @@ def test_articles_placed_by_an_event_rather_than_a_date() -> None:
     assert event_reference("Which articles came out before October 2025?") is None  # a date, parsed as one
     period = relative_to("before", date(2025, 12, 9), "ford deal")
     assert period.end == date(2025, 12, 8) and not period.contains(date(2025, 12, 9))
+
+
+def test_a_bare_month_shares_the_year_of_the_month_it_is_paired_with() -> None:
+    asked = parse_time("Com'è cambiata la frequenza tra marzo e ottobre 2025?", "it", TODAY, date(2026, 10, 6))
+    assert [p.label for p in asked.periods] == ["marzo 2025", "ottobre 2025"]

@@ -28,7 +28,8 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
         rf"trascors[io]|intercorr\w*)\b.*\b{_ARTICLE}"
     )),
     ("changes", re.compile(
-        r"\b(?:cosa|che cosa|cos|what|how)\b.*\b(?:cambiat[oaie]|cambia|changed|change|evolved|evoluto|"
+        r"\b(?:cosa|che cosa|cos|com|come|in che modo|what|how)\b.*\b(?:cambiat[oaie]|cambia|changed|change|"
+        r"evolved|evoluto|"
         r"different|diverso)\b.*\b(?:tra|fra|between|from|da|dal)\b"
     )),
     ("count", re.compile(rf"\b(?:quant[ie]|how many|number of|numero di)\s+(?:\w+\s+)?{_ARTICLES}\b")),
@@ -203,6 +204,48 @@ _SUBJECT = re.compile(
 def has_subject(question: str) -> bool:
     """The question names a subject of the articles ("articoli su Ampere"), not only a period or an order."""
     return bool(names_in(question) or _SUBJECT.search(normalize(question)))
+
+
+# words that ask about the news in general, not about a subject of it
+_GENERIC = (
+    "cosa che successo succede accaduto accadde avvenuto capitato riportato riportano riportavano scritto scrivono "
+    "scrivevano pubblicato pubblicati pubblicate uscito usciti uscite giornali giornale stampa notizie notizia "
+    "articoli articolo parlato detto raccontato c era ci sono stati what happened happen happens reported report "
+    "reports papers paper press news articles article stories story published wrote written said say says came "
+    "out were was there did do which any tell me mese anno settimana month year week giorno day"
+)
+
+
+@cache
+def _generic_terms() -> frozenset[str]:
+    from ..keyword import analyze
+
+    return frozenset(analyze(_GENERIC, ("it", "en")))
+
+
+def without_time(question: str, expressions: Iterable[str]) -> str:
+    """The question with its time expressions and the article nouns around them taken out.
+
+    Example: "Com'è cambiato il costo tra l'articolo di febbraio 2024 e quello di marzo 2025?", ("febbraio 2024",
+    "marzo 2025") -> "com e cambiato il costo"
+    """
+    named = tuple(expressions)
+    text = normalize(question)
+    for words in named:
+        text = text.replace(words, " ")
+    text = re.sub(r"\b(?:tra|fra|between|from|da|dal)\b.*$", " ", text) if len(named) > 1 else text
+    return " ".join(text.split()) or question
+
+
+def asks_only_time(question: str, expressions: Iterable[str]) -> bool:
+    """The question names a period and nothing else to look for ("What did the papers report in March?")."""
+    from ..keyword import analyze
+
+    text = normalize(question)
+    for words in expressions:
+        text = text.replace(words, " ")
+    terms = set(analyze(text, ("it", "en"))) - _generic_terms()
+    return not terms and not names_in(question)
 
 
 def _folded(text: str) -> str:

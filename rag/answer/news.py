@@ -21,11 +21,11 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
+import numpy as np
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from ..chunking import split_sentences
 from ..dates import long_date
-from ..keyword import analyze
 from ..language import detect_language
 from ..periods import (
     Period,
@@ -37,14 +37,16 @@ from ..periods import (
     relative_days,
     relative_to,
 )
+from ..prompt import message
 from ..protocol import MARKER
-from ..retrieval import QUERY_LANGUAGES, HybridRetriever
+from ..retrieval import HybridRetriever
 from ..settings import Settings
 from ..types import Answer, Citation, Hit, Scope, Source, Timings
 from .articles import (
     ArticleCard,
     article_question,
     asks_content_too,
+    asks_only_time,
     cards,
     has_subject,
     names_in,
@@ -52,6 +54,7 @@ from .articles import (
     phrase,
     ranked_articles,
     two_articles,
+    without_time,
 )
 from .chain import ExtractingPipeline
 from .compose import ComposingPipeline
@@ -60,10 +63,10 @@ from .trace import Response, checked_question, elapsed_ms, sources_of
 Reader = ExtractingPipeline | ComposingPipeline
 
 METADATA = ("author", "date", "publication", "title", "language")
-# a cited sentence with a relative day answers "when?" if it holds at least this share of the question's terms
-RELATIVE_MIN_OVERLAP = 0.5
+# a sentence with a relative day answers "when?" when it is this close to the closest sentence of the passages
+RELATIVE_MARGIN = 0.03
 # articles whose best sentence is this close to the best article's count as being on the same subject
-SUBJECT_MARGIN = 0.08
+SUBJECT_MARGIN = 0.15
 SUBJECT_DEPTH = 30  # passages searched to find the articles on a subject
 
 
@@ -89,6 +92,7 @@ class NewsPipeline:
         self.settings = settings
         self.retriever = retriever
         self.reader = reader
+        self._titles: dict[str, np.ndarray] = {}  # title -> its unit vector
 
     @property
     def chat_model(self) -> BaseChatModel:
@@ -136,6 +140,8 @@ class NewsPipeline:
             return self._gap(q, scope)
         if q.kind in ("count", "list") or (q.kind == "which" and q.period and not has_subject(question)):
             return self._count(q, scope)
+        if not q.kind and scope and asks_only_time(question, asked.expressions):  # "what happened in March?"
+            return self._count(replace(q, kind="list"), scope)
         if q.kind == "which" and asked.order and asks_content_too(question):
             return (yield from self._which_and_what(q, scope, k, history))
         if q.kind in METADATA or q.kind == "which":
@@ -150,8 +156,8 @@ class NewsPipeline:
         response = self.reader.stream(question, k=k, history=history, scope=scope)
         yield from response
         answer = response.answer
-        if asks_when(question) and not answer.abstained:
-            answer = _with_relative_day(answer, question)
+        if asks_when(question):
+            answer = self._with_relative_day(answer, question)
         return replace(answer, route=answer.route or route)
 
     # -- the steps ---------------------------------------------------------------------------------
@@ -172,28 +178,92 @@ class NewsPipeline:
         day = date.fromisoformat(hits[0].chunk.date)
         return relative_to(relation, day, f"{event}, {long_date(hits[0].chunk.date, language)}")
 
-    def _subject(self, q: _Question, scope: Scope | None) -> list[ArticleCard]:
-        """The articles the question is about, best first: those naming all its proper names, else those
-        whose closest passage is about as close as the best article's."""
+    def _subject(self, q: _Question, scope: Scope | None, every: bool = False) -> list[ArticleCard]:
+        """The articles the question is about, best first.
+
+        An article is on the subject when it names every proper name of the question (unless its closest
+        passage is far behind the best article's), or, for a question without names, when its closest
+        passage is about as close as the best article's. They are ranked by that passage's similarity
+        plus their title's: "the article on the tram's opening" is the one whose headline says so.
+        With `every` (counting, listing), each article naming the names counts, however far its passage.
+        """
         by_id = {a.id: a for a in q.archive}
         allowed = [a for a in q.archive if scope is None or scope.admits(a.chunk)]
         if scope and not has_subject(q.text):  # "which articles came out in March?": all of March's
             return allowed
         hits = self.retriever.search(q.text, k=SUBJECT_DEPTH, scope=scope)
-        names = names_in(q.text)
-        if names:
-            naming = {a.id for a in naming_all(allowed, self.retriever.chunks(), names)}
-            if naming:
-                order = [i for i in ranked_articles(hits) if i in naming]
-                rest = sorted(naming - set(order), key=lambda i: by_id[i].date, reverse=True)
-                return [by_id[i] for i in order + rest]
         best: dict[str, float] = {}
         for hit in hits:
             best.setdefault(hit.chunk.article_id, hit.sentence_score or hit.dense_score or 0.0)
-        if not best:
-            return []
-        top = max(best.values())
-        return [by_id[i] for i, score in best.items() if score >= top - SUBJECT_MARGIN and i in by_id]
+        top = max(best.values(), default=0.0)
+        close = {i for i, score in best.items() if score >= top - SUBJECT_MARGIN and i in by_id}
+        names = names_in(q.text)
+        naming = {a.id for a in naming_all(allowed, self.retriever.chunks(), names)} if names else set()
+        # a retrieved article far from the question only mentions the name ("Gazzetta di Valdoria")
+        found = ({i for i in naming if every or i not in best or i in close} or naming) if naming else close
+        titles = self._title_scores(q.text, [by_id[i] for i in found])
+        return sorted((by_id[i] for i in found), key=lambda a: (-(best.get(a.id, 0.0) + titles[a.id]), a.date))
+
+    def _with_relative_day(self, answer: Answer, question: str) -> Answer:
+        """An answer to "when?" that is a relative day of its article ("quest'oggi", "yesterday"), with the
+        day of the calendar put first: "**17 settembre 2025** («quest oggi», il giorno dell'articolo [1])".
+
+        The relative day is in the answer's own words or in the sentence it cites. When the reader gave no
+        answer, the sentence with a relative day that is the closest to the question among the retrieved
+        ones (by the stored sentence vectors, so across languages, within RELATIVE_MARGIN) is shown as
+        evidence with its day worked out, asserting nothing: "Brennar announced yesterday…" under a header
+        of 16 May may answer "when did Brennar announce…", but "the Bev version is unveiled today" beside
+        "the launch is due at the end of 2025" does not answer "when do the cars reach showrooms".
+        """
+        if not answer.abstained:
+            plain = MARKER.sub("", answer.answer)
+            for citation in answer.citations:
+                found = (relative_days(plain, citation.date) or relative_days(citation.sentence or "", citation.date)
+                         if citation.date else [])  # fmt: skip
+                if found:
+                    lead = _lead(found[0], citation, answer.language)
+                    return replace(answer, answer=f"{lead} {answer.answer}",
+                                   short_answer=long_date(found[0].day.isoformat(), answer.language))  # fmt: skip
+            return answer
+        chunks = {c.id: c for c in self.retriever.chunks()}
+        ids = [i for i in dict.fromkeys(s.chunk_id for s in answer.sources) if i in chunks and chunks[i].date]
+        if not ids:
+            return answer
+        query = _unit(np.asarray(self.retriever.store.embed_query(question), dtype=np.float32))
+        closest, best = -1.0, None
+        for chunk_id, rows in self.retriever.store.sentence_vectors(ids).items():
+            chunk = chunks[chunk_id]
+            scores = rows @ query / np.maximum(np.linalg.norm(rows, axis=1), 1e-9)
+            closest = max(closest, float(scores.max(initial=-1.0)))
+            for (start, end), score in zip(split_sentences(chunk.text), scores, strict=False):
+                days = relative_days(chunk.text[start:end], chunk.date)
+                if days and (best is None or score > best[0]):
+                    best = (float(score), chunk.text[start:end], days[0], chunk)
+        if best is None or best[0] < closest - RELATIVE_MARGIN:
+            return answer
+        _, sentence, day, chunk = best
+        source = Citation.of(1, chunk, sentence)
+        publication = chunk.publication if chunk.publication != "unknown" else ""
+        meta = ", ".join(m for m in (chunk.title, long_date(chunk.date, answer.language), publication) if m)
+        worked = phrase("relative_evidence", answer.language, words=day.words,
+                        date=long_date(day.day.isoformat(), answer.language),
+                        relation=phrase(f"relation_{day.offset}", answer.language))  # fmt: skip
+        text = f"{message('evidence.txt', answer.language)}\n- «{sentence}» — {meta} [1] {worked}"
+        return replace(answer, answer=text, citations=[source], outcome="evidence",
+                       route=answer.route or "relative-day")  # fmt: skip
+
+    def _title_scores(self, question: str, articles: list[ArticleCard]) -> dict[str, float]:
+        """Cosine similarity of the question to each article's title (titles embedded once per process)."""
+        if not articles:
+            return {}
+        embeddings = self.retriever.store.embeddings
+        missing = [a for a in articles if a.title not in self._titles]
+        if missing:
+            vectors = embeddings.embed_documents([a.title for a in missing])
+            for article, vector in zip(missing, vectors, strict=True):
+                self._titles[article.title] = _unit(np.asarray(vector, dtype=np.float32))
+        query = _unit(np.asarray(self.retriever.store.embed_query(question), dtype=np.float32))
+        return {a.id: float(self._titles[a.title] @ query) for a in articles}
 
     def _metadata(self, q: _Question, scope: Scope | None) -> Answer:
         found = self._subject(q, scope)
@@ -224,7 +294,7 @@ class NewsPipeline:
                        short_answer="")  # fmt: skip
 
     def _count(self, q: _Question, scope: Scope | None) -> Answer:
-        found = sorted(self._subject(q, scope), key=lambda a: (a.date or "9999", a.title))
+        found = sorted(self._subject(q, scope, every=True), key=lambda a: (a.date or "9999", a.title))
         if not found:
             return _answer(q, phrase("count_none", q.language), [], "metadata:count", abstained=True)
         head = "list" if q.kind in ("list", "which") else "count_one" if len(found) == 1 else "count"
@@ -246,7 +316,7 @@ class NewsPipeline:
                 picked += [i for i in ranked_articles(hits) if i not in picked and by_id[i].day][:1]
             found = sorted((by_id[i] for i in picked), key=lambda a: a.date)
         else:
-            found = sorted((a for a in self._subject(q, scope) if a.day), key=lambda a: a.date)
+            found = sorted((a for a in self._subject(q, scope, every=True) if a.day), key=lambda a: a.date)
         if not found:
             return _nothing(q)
         first, last = found[0], found[-1]
@@ -262,11 +332,13 @@ class NewsPipeline:
 
     def _changes(self, q: _Question) -> Answer:
         """What the articles of each period named say, one line each, each cited."""
+        # what to look for in each period: the question without its periods ("il costo della tranvia")
+        query = without_time(q.text, q.time.expressions)
         lines = [phrase("changes", q.language)]
         citations: list[Citation] = []
         hits_shown: list[Hit] = []
         for period in q.time.periods:
-            hits = self.retriever.search(q.text, k=3, scope=Scope(period.first_day, period.last_day))
+            hits = self.retriever.search(query, k=3, scope=Scope(period.first_day, period.last_day))
             if not hits:
                 lines.append(phrase("change_none", q.language, period=period.label))
                 continue
@@ -292,6 +364,10 @@ class NewsPipeline:
             last=long_date(dated[-1].date, q.language) if dated else "—",
         )
         return _answer(q, text, [], "uncovered", abstained=True)
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / (float(np.linalg.norm(vector)) or 1.0)
 
 
 def _by_order(found: list[ArticleCard], order: str) -> ArticleCard:
@@ -394,41 +470,6 @@ def _answer(
 
 def _nothing(q: _Question) -> Answer:
     return _answer(q, phrase("count_none", q.language), [], "metadata:none", abstained=True)
-
-
-def _with_relative_day(answer: Answer, question: str) -> Answer:
-    """An answer to "when?" that is a relative day of its article ("quest'oggi", "yesterday"), with the day of
-    the calendar it is put first: "**17 settembre 2025** («quest oggi», il giorno dell'articolo [1])".
-
-    The relative day is taken from the answer's own words, else from the cited passage's sentence that
-    shares most of the question's terms (at least half): a model that read "announced yesterday" under a
-    header dated 16 May tends to answer 16 May, and then the sentence, quoted, replaces its answer.
-    """
-    plain = MARKER.sub("", answer.answer)
-    for citation in answer.citations:
-        found = relative_days(plain, citation.date) if citation.date else []
-        if found:
-            return replace(answer, answer=f"{_lead(found[0], citation, answer.language)} {answer.answer}",
-                           short_answer=long_date(found[0].day.isoformat(), answer.language))  # fmt: skip
-    asked = set(analyze(question, QUERY_LANGUAGES))
-    best: tuple[float, str, RelativeDay, Citation] | None = None
-    for citation in answer.citations:
-        if not citation.date or not asked:
-            continue
-        for start, end in split_sentences(citation.text):
-            sentence = citation.text[start:end]
-            days = relative_days(sentence, citation.date)
-            if not days:
-                continue
-            overlap = len(asked & set(analyze(sentence, QUERY_LANGUAGES))) / len(asked)
-            if best is None or overlap > best[0]:
-                best = (overlap, sentence, days[0], citation)
-    if best is None or best[0] < RELATIVE_MIN_OVERLAP:
-        return answer
-    _, sentence, day, citation = best
-    quoted = f"«{sentence}» [{citation.marker}]"
-    return replace(answer, answer=f"{_lead(day, citation, answer.language)} {quoted}",
-                   short_answer=long_date(day.day.isoformat(), answer.language))  # fmt: skip
 
 
 def _lead(day: RelativeDay, citation: Citation, language: str) -> str:
