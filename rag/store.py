@@ -119,6 +119,7 @@ class ChunkStore:
         self.settings = settings
         self.embeddings = embeddings
         self.embedder = embedder_name(embeddings)
+        self.runtime = str(getattr(embeddings, "runtime", "torch"))  # recorded; the name decides compatibility
         self._client: Any = None
         self._vectorstore: Any = None
 
@@ -220,7 +221,12 @@ class ChunkStore:
                 (self.settings.sentence_collection_name, {"embedder": self.embedder}),
                 (
                     self.settings.collection_name,
-                    {"embedder": self.embedder, "layout": LAYOUT, "revision": uuid.uuid4().hex},
+                    {
+                        "embedder": self.embedder,
+                        "runtime": self.runtime,
+                        "layout": LAYOUT,
+                        "revision": uuid.uuid4().hex,
+                    },
                 ),
             ):
                 client.get_or_create_collection(

