@@ -109,6 +109,7 @@ class GemmaEmbeddings(SentenceTransformerEmbeddings):
         super().__init__(str(folder), query_prefix="", passage_prefix="")
         self.name = EMBEDDINGGEMMA_300M.name
         self.dtype = dtype
+        self.runtime = "torch"
 
     def _load(self) -> Any:
         import torch

@@ -119,7 +119,7 @@ class ChunkStore:
         self.settings = settings
         self.embeddings = embeddings
         self.embedder = embedder_name(embeddings)
-        self.runtime = str(getattr(embeddings, "runtime", "torch"))  # recorded; the name decides compatibility
+        self.runtime = str(getattr(embeddings, "runtime", ""))  # recorded; the name decides compatibility
         self._client: Any = None
         self._vectorstore: Any = None
 
