@@ -19,8 +19,8 @@ from langchain_core.messages import HumanMessage
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.corpus import load_corpus
-from rag.embeddings import embedder_name
 from rag.language import detect_language
+from rag.models.embeddings import embedder_name
 from rag.prompt import abstain_message
 from rag.protocol import says_not_found
 from rag.settings import Settings

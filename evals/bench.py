@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.ingest import ingest
-from rag.runtime import build_info, cpu_info
+from rag.models.runtime import build_info, cpu_info
 from rag.service import Service, build_service
 from rag.settings import Settings
 from rag.types import Answer

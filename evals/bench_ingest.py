@@ -11,6 +11,9 @@ vector the normalized sum of theirs plus a little noise, its sentences' vectors 
 So the vector space and the keyword statistics look like news text without embedding 100k chunks.
 Retrieval (dense + sentences + BM25 + fusion) is timed over questions from the SQuAD-it set;
 memory is the process's peak RSS. Figures, never asserts.
+
+Runtimes: EmbeddingGemma's runtimes side by side (evals/bench_runtimes.py), last, so their weights do not
+raise the peak memory the scale rows report; `rag bench --ingest --runtimes-only` runs that part alone.
 """
 
 from __future__ import annotations
@@ -30,14 +33,16 @@ import numpy as np
 
 from rag.chunking import split_sentences
 from rag.ingest import ingest
+from rag.models.embeddings import is_gemma
+from rag.models.runtime import cpu_info
 from rag.periods import day_number
 from rag.retrieval import HybridRetriever
-from rag.runtime import cpu_info
 from rag.service import build_service
 from rag.settings import Settings
 from rag.store import ChunkStore, sentence_metadata
 from rag.types import Chunk, Scope
 
+from .bench_runtimes import Runtimes, cpu_identity, gemma_runtimes, runtime_figures, runtime_sample, runtimes_markdown
 from .scoring import load_items
 
 ARTICLES = Path("evals/data/squad-it/articles")
@@ -211,30 +216,49 @@ def scale_figures(
 
 
 def ingest_markdown(results: dict[str, Any]) -> str:
-    ing = results["ingest"]
+    """The report: whichever of its sections the results hold (a `--runtimes-only` run may hold one)."""
+    ing = results.get("ingest")
     lines = [
         "# Ingest and scale benchmark (`rag bench --ingest`)",
         "",
-        f"- CPU: {results['cpu']}; embedder `{ing['embedder']}`",
+        f"- CPU: {results['cpu']}" + (f"; embedder `{ing['embedder']}`" if ing else ""),
         "",
-        f"Ingest of the SQuAD-it articles: {ing['articles']} articles, {ing['chunks']} chunks, {ing['sentences']} "
-        f"sentences ({ing.get('corpus_chars', 0):,} characters of chunks) in {ing['seconds']} s. The embedder was "
-        f"given {ing['embedded_chars']:,} characters (each distinct sentence once): "
-        f"{ing['embedded_chars_per_s']:,} per second against its raw {ing['embedder_raw_chars_per_s']:,} on the "
-        f"same kind of text ({ing['share_of_raw_rate']:.0%}).",
-        "",
-        "| chunks in the store | sentences | write (s) | first search (ms, builds BM25) | search p50 (ms) | p95 (ms) "
-        "| one month's search p50 (ms) | p95 (ms) | peak RSS (MB) |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in results["scale"]:
-        lines.append(
-            f"| {row['chunks']:,} | {row['sentences']:,} | {row['write_s']} | {row['first_search_ms']:,} | "
-            f"{row['search_p50_ms']} | {row['search_p95_ms']} | {row.get('month_search_p50_ms', '–')} | "
-            f"{row.get('month_search_p95_ms', '–')} | {row['peak_rss_mb']:,} |"
-        )
-    lines += ["", "Chunks beyond the real corpus are synthetic (see evals/bench_ingest.py): runs of real sentences."]
-    return "\n".join(lines) + "\n"
+    if ing:
+        lines += [
+            f"Ingest of the SQuAD-it articles: {ing['articles']} articles, {ing['chunks']} chunks, {ing['sentences']} "
+            f"sentences ({ing.get('corpus_chars', 0):,} characters of chunks) in {ing['seconds']} s. The embedder "
+            f"was given {ing['embedded_chars']:,} characters (each distinct sentence once): "
+            f"{ing['embedded_chars_per_s']:,} per second against its raw {ing['embedder_raw_chars_per_s']:,} on "
+            f"the same kind of text ({ing['share_of_raw_rate']:.0%}).",
+            "",
+        ]
+    if "scale" in results:
+        lines += [
+            "| chunks in the store | sentences | write (s) | first search (ms, builds BM25) | search p50 (ms) "
+            "| p95 (ms) | one month's search p50 (ms) | p95 (ms) | peak RSS (MB) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in results["scale"]:
+            lines.append(
+                f"| {row['chunks']:,} | {row['sentences']:,} | {row['write_s']} | {row['first_search_ms']:,} | "
+                f"{row['search_p50_ms']} | {row['search_p95_ms']} | {row.get('month_search_p50_ms', '–')} | "
+                f"{row.get('month_search_p95_ms', '–')} | {row['peak_rss_mb']:,} |"
+            )
+        lines += [
+            "",
+            "Chunks beyond the real corpus are synthetic (see evals/bench_ingest.py): runs of real sentences.",
+            "",
+        ]
+    if "runtimes" in results:
+        lines += [*runtimes_markdown(results["runtimes"]), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _write(out: Path, results: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_ingest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (out / "bench_ingest.md").write_text(ingest_markdown(results), encoding="utf-8")
 
 
 def run_ingest_bench(
@@ -243,12 +267,27 @@ def run_ingest_bench(
     log: Callable[[str], None] = print,
     sizes: tuple[int, ...] = SIZES,
     embeddings: Any = None,
+    runtimes: Runtimes | None = None,
+    runtimes_only: bool = False,
 ) -> dict[str, Any]:
+    """The whole bench, or with `runtimes_only` its runtimes section alone, written into the report in `out`
+    (the report's other sections, when it has them, stay). Runtimes are EmbeddingGemma's: a whole run with
+    another embedder leaves that section out."""
     cpu = cpu_info()
+    report = out / "bench_ingest.json"
     results: dict[str, Any] = {"cpu": f"{cpu.model} ({' '.join(cpu.features)})"}
-    results["ingest"] = ingest_figures(settings, log, embeddings)
-    results["scale"] = scale_figures(settings, log, sizes, embeddings)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_ingest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    (out / "bench_ingest.md").write_text(ingest_markdown(results), encoding="utf-8")
+    if runtimes_only and report.exists():
+        results = {**results, **json.loads(report.read_text(encoding="utf-8"))}  # its CPU line is its sections'
+    if not runtimes_only:
+        results["ingest"] = ingest_figures(settings, log, embeddings)
+        results["scale"] = scale_figures(settings, log, sizes, embeddings)
+        _write(out, results)  # kept should the runtimes fail
+        if runtimes is None and not is_gemma(settings):
+            log(f"runtimes: the embedder is {settings.embedder}, not EmbeddingGemma: left out")
+            return results
+    # last: every runtime's weights in memory would raise the peak RSS the scale rows report
+    texts, queries = runtime_sample()
+    section = runtime_figures(runtimes or gemma_runtimes(settings, cpu), texts, queries, log)
+    results["runtimes"] = {"cpu": cpu_identity(), **section}
+    _write(out, results)
     return results

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.abstain import ABSTAIN_RULES, Policy, Signals, signals_for, withhold
-from rag.embeddings import make_embeddings
+from rag.models.embeddings import make_embeddings
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Chunk

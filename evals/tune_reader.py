@@ -133,7 +133,7 @@ class _FreeReader:
 
 
 def _pipeline(variant: str, qs: QuestionSet, retriever: ReplayRetriever, chat: Any, embeddings: Any) -> Any:
-    from rag.llm import make_reader
+    from rag.models.llm import make_reader
     from rag.store import ChunkStore
     from rag.verify import Verifier
 
@@ -191,8 +191,8 @@ def _record(item: EvalItem, qs: str, split: str, answer: Answer) -> dict[str, An
 def run(variant: str, split: str, out: Path, limit: int = 0) -> Path:
     from tqdm import tqdm
 
-    from rag.embeddings import make_embeddings
-    from rag.llm import make_chat_model
+    from rag.models.embeddings import make_embeddings
+    from rag.models.llm import make_chat_model
 
     chat = make_chat_model(Settings())
     records = []

@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.embeddings import make_embeddings
 from rag.fusion import Candidates, Fusion, ranked
 from rag.ingest import ingest
+from rag.models.embeddings import make_embeddings
 from rag.service import build_service
 from rag.settings import Settings
 

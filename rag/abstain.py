@@ -1,7 +1,7 @@
 """The abstention decision: whether a verified answer is given, or withheld as "the articles don't say".
 
 It weighs what is known once the model has answered (`Signals`): the model's own probability of
-replying with the not-found marker, read from the forward pass over the prompt (rag/reader.py);
+replying with the not-found marker, read from the forward pass over the prompt (rag/models/reader.py);
 how close the best retrieved sentence is to the question; and whether the cited sentences and the
 retrieved passages state the question's names, numbers and qualifiers (rag/premise.py), which
 is where a false premise shows. The thresholds (`Policy`) are chosen on the development split of

@@ -102,11 +102,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ingest", action="store_true",
                    help="instead: ingest speed (SQuAD-it articles) and retrieval at 2k/10k/100k chunks")  # fmt: skip
     p.add_argument("--sizes", default="2000,10000,100000", help="with --ingest: store sizes in chunks")
+    p.add_argument("--runtimes-only", action="store_true",
+                   help="only the runtimes section of --ingest: EmbeddingGemma's runtimes beside torch float32 "
+                   "(minutes), into the report in --out")  # fmt: skip
     p.add_argument("--pipeline", choices=["ours", "baseline", "both"], default="both")
     p.add_argument("--limit", type=_positive, default=None, help="only N questions, spread over the file")
     _shared_options(p)
 
     p = sub.add_parser("model", help="assemble and verify the packaged local model")
+    _shared_options(p)
+
+    p = sub.add_parser(
+        "embeddings-server", help="serve the local embedder at an OpenAI-compatible /v1/embeddings for other machines"
+    )
+    p.add_argument(
+        "--host", dest="server_host", default="127.0.0.1", metavar="HOST", help="default 127.0.0.1 (this machine only)"
+    )
+    p.add_argument("--port", dest="server_port", type=int, default=8090, metavar="PORT", help="default 8090")
     _shared_options(p)
     return parser
 
@@ -321,11 +333,17 @@ def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
 def cmd_bench(args: argparse.Namespace, settings: Any) -> int:
     from evals.bench import BenchOptions, run_bench
 
-    if args.ingest:
+    if args.ingest or args.runtimes_only:
         from evals.bench_ingest import run_ingest_bench
 
         sizes = tuple(int(n) for n in args.sizes.split(",") if n.strip())
-        figures = run_ingest_bench(settings, args.out, log=lambda line: print(line, file=sys.stderr), sizes=sizes)
+        figures = run_ingest_bench(
+            settings,
+            args.out,
+            log=lambda line: print(line, file=sys.stderr),
+            sizes=sizes,
+            runtimes_only=args.runtimes_only,
+        )
         print((args.out / "bench_ingest.md").read_text(encoding="utf-8"))
         del figures
         return 0
@@ -351,11 +369,11 @@ def cmd_bench(args: argparse.Namespace, settings: Any) -> int:
 
 def cmd_model(args: argparse.Namespace, settings: Any) -> int:
     """Fetch, assemble and verify the packaged models the settings use: the LLM and EmbeddingGemma."""
-    from .embedder_files import assemble_embedder
-    from .embedder_onnx import export_onnx
-    from .embeddings import gemma_runtime, is_gemma
-    from .model_files import PACKAGED_MODELS, ensure_model
-    from .runtime import cpu_info
+    from .models.embedder_files import assemble_embedder
+    from .models.embedder_onnx import export_onnx
+    from .models.embeddings import gemma_runtime, is_gemma
+    from .models.model_files import PACKAGED_MODELS, ensure_model
+    from .models.runtime import cpu_info
 
     model = PACKAGED_MODELS.get(settings.llm)
     if model is None:
@@ -373,12 +391,19 @@ def cmd_model(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
+def cmd_embeddings_server(args: argparse.Namespace, settings: Any) -> int:
+    from .models.embeddings_server import serve
+
+    serve(settings, args.server_host, args.server_port, log=lambda line: print(line, file=sys.stderr))
+    return 0
+
+
 def _doctor_llm(settings: Any, report: Any) -> None:
     """The LLM line(s) of `rag doctor`: a local model is loaded and asked for one token in a child process."""
     from .errors import ModelUnavailable
-    from .llm import check_local_model, describe_llm, local_model_path, make_chat_model
-    from .model_files import PACKAGED_MODELS
-    from .runtime import cpu_info
+    from .models.llm import check_local_model, describe_llm, local_model_path, make_chat_model
+    from .models.model_files import PACKAGED_MODELS
+    from .models.runtime import cpu_info
 
     backend = settings.llm.partition(":")[0]
     if settings.llm not in PACKAGED_MODELS and backend != "gguf":
@@ -408,10 +433,10 @@ def _doctor_llm(settings: Any, report: Any) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Any) -> int:
-    from .embedder_files import embedder_status
-    from .embeddings import is_gemma, make_embeddings
     from .ingest import read_manifest
-    from .model_files import PACKAGED_MODELS, model_status
+    from .models.embedder_files import embedder_status
+    from .models.embeddings import is_gemma, make_embeddings
+    from .models.model_files import PACKAGED_MODELS, model_status
     from .store import ChunkStore
 
     problems = 0
@@ -477,6 +502,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "bench": cmd_bench,
     "model": cmd_model,
+    "embeddings-server": cmd_embeddings_server,
 }
 
 
@@ -508,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as e:  # a busy port, an unwritable folder...
         where = getattr(e, "filename", None) or args.command
-        hint = "For `rag ui` on a busy port use --port; for a folder, check it exists and is writable."
+        hint = "On a busy port use --port (rag ui, rag embeddings-server); check a folder exists and is writable."
         print(f"error: {e.strerror or e} ({where}). {hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

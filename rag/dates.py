@@ -50,3 +50,23 @@ def whole_expression(span: str, sentence: str) -> str:
         if match.start() <= at and at + len(span) <= match.end():
             return match.group(0)
     return span
+
+
+def states_date(text: str, iso: str) -> bool:
+    """Does `text` write the day `iso` (day, month and year, in Italian or English words, or as numbers)?
+
+    Example: ("It was announced on September 24, 2025 [1].", "2025-09-24") -> True; ("nel 2025", ...) -> False
+    """
+    try:
+        day = date.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return False
+    names = "|".join(sorted({names[day.month - 1] for names in MONTHS.values()}, key=len, reverse=True))
+    d, m, y = day.day, day.month, day.year
+    written = (
+        rf"\b0?{d}(?:º|°)?\s+(?:{names})\s+{y}\b",  # 24 settembre 2025
+        rf"\b(?:{names})\s+0?{d}(?:st|nd|rd|th)?,?\s+{y}\b",  # September 24, 2025
+        rf"\b{y}-0?{m}-0?{d}\b",  # 2025-09-24
+        rf"\b0?{d}[/.]0?{m}[/.]{y}\b",  # 24/09/2025
+    )
+    return any(re.search(pattern, text, re.IGNORECASE) for pattern in written)

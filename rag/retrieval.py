@@ -11,18 +11,21 @@ articles added or removed (by this process or another) are searchable without a 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .chunking import split_sentences
 from .fusion import Candidates, ranked
 from .keyword import BM25Index, analyze
+from .periods import day_number
 from .settings import Settings
 from .store import ChunkStore
 from .types import Chunk, Hit, Scope
 
 QUERY_LANGUAGES = ("it", "en")
+# a scope admitting up to this many sentences is searched among their ids (see _within), a wider one by `where`
+SCOPE_IDS_LIMIT = 20_000
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class _KeywordSide:
     ids: list[str]
     index: BM25Index
     terms: dict[str, list[str]]  # each chunk's analyzed terms, reused when the index changes
+    days: np.ndarray  # each chunk's day of publication (yyyymmdd, 0: undated), in `ids` order, for a Scope
+    sentence_counts: dict[str, int] = field(default_factory=dict)  # filled as scopes need them
 
 
 class HybridRetriever:
@@ -50,7 +55,10 @@ class HybridRetriever:
                 known = self._keyword.terms if self._keyword is not None else {}
                 terms = {c.id: known.get(c.id) or analyze(f"{c.title}\n{c.text}", [_lang(c.language)]) for c in chunks}
                 index = BM25Index([terms[c.id] for c in chunks])
-                self._keyword = _KeywordSide(revision, {c.id: c for c in chunks}, [c.id for c in chunks], index, terms)
+                days = np.fromiter((day_number(c.date) for c in chunks), dtype=np.int64, count=len(chunks))
+                self._keyword = _KeywordSide(
+                    revision, {c.id: c for c in chunks}, [c.id for c in chunks], index, terms, days
+                )
             return self._keyword
 
     def keyword_search(self, question: str, n: int) -> list[tuple[Chunk, float]]:
@@ -69,9 +77,11 @@ class HybridRetriever:
         self, question: str, vector: list[float], side: _KeywordSide, k: int, scope: Scope | None = None
     ) -> Candidates:
         depth = max(self.settings.candidates, k)
-        dense = {c.id: s for c, s in self.store.dense_search(vector, depth, scope) if c.id in side.chunks}
+        within = _within(side, scope) if scope else None
+        chunk_ids, sentence_ids = within if within else (None, None)
+        dense = {c.id: s for c, s in self.store.dense_search(vector, depth, scope, chunk_ids) if c.id in side.chunks}
         sentence: dict[str, float] = {}
-        for match in self.store.sentence_search(vector, 4 * depth, scope):
+        for match in self.store.sentence_search(vector, 4 * depth, scope, sentence_ids):
             if match.chunk_id in side.chunks:
                 sentence.setdefault(match.chunk_id, match.score)  # best first
         keyword = {c.id: s for c, s in _keyword_top(side, question, depth, scope)}
@@ -116,11 +126,35 @@ class HybridRetriever:
 
 
 def _keyword_top(side: _KeywordSide, question: str, n: int, scope: Scope | None = None) -> list[tuple[Chunk, float]]:
-    allowed = None
-    if scope:
-        allowed = np.fromiter((scope.admits(side.chunks[cid]) for cid in side.ids), dtype=bool, count=len(side.ids))
+    allowed = _admitted(side, scope) if scope else None
     top = side.index.top(analyze(question, QUERY_LANGUAGES), n, allowed)
     return [(side.chunks[side.ids[i]], score) for i, score in top]
+
+
+def _admitted(side: _KeywordSide, scope: Scope) -> np.ndarray:
+    """Which of the side's chunks the scope admits, as `Scope.admits` decides, over the days array at once."""
+    allowed = np.ones(len(side.ids), dtype=bool)
+    if scope.dated:
+        allowed &= (side.days > 0) & (side.days >= scope.first_day)
+        if scope.last_day:
+            allowed &= side.days <= scope.last_day
+    if scope.article_ids:
+        allowed &= np.fromiter((side.chunks[cid].article_id in scope.article_ids for cid in side.ids), dtype=bool)
+    return allowed
+
+
+def _within(side: _KeywordSide, scope: Scope) -> tuple[list[str], list[str]] | None:
+    """The chunk and sentence ids a scope admits, for Chroma to search among (None: too many, its `where`
+    filters instead). At 10,000 chunks one month's search among ids took 5 ms for the chunks and 12 ms for the
+    sentences, against 86 and 105 ms filtered by `where` on `day`, with the same hits."""
+    chunk_ids = [side.ids[i] for i in np.flatnonzero(_admitted(side, scope))]
+    counts = side.sentence_counts
+    for cid in chunk_ids:
+        if cid not in counts:
+            counts[cid] = len(split_sentences(side.chunks[cid].text))  # the store's sentence ids are <chunk>:<n>
+    if sum(counts[cid] for cid in chunk_ids) > SCOPE_IDS_LIMIT:
+        return None
+    return chunk_ids, [f"{cid}:{n}" for cid in chunk_ids for n in range(counts[cid])]
 
 
 def _lang(language: str) -> str:

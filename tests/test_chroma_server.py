@@ -15,15 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rag.retrieval
 from rag.answer import ComposingPipeline as Pipeline
 from rag.chunking import split_sentences
-from rag.embeddings import E5Embeddings
 from rag.errors import EmbedderMismatch, StoreUnavailable
 from rag.ingest import ingest
 from rag.library import list_articles
+from rag.models.embeddings import E5Embeddings
 from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore
+from rag.types import Scope
 from rag.verify import Verifier
 from tests.conftest import free_port, stop_process
 from tests.fakes import HashEmbeddings, scripted
@@ -106,6 +108,19 @@ class TestStoreContract:
         rows = store.sentence_vectors([source.chunk_id])[source.chunk_id]
         sentences = [source.text[a:b] for a, b in split_sentences(source.text)]
         assert np.allclose(rows, np.asarray(embeddings.embed_documents(sentences)), atol=1e-4)
+
+    def test_a_scope_among_ids_finds_what_its_where_filter_finds(
+        self, store_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = ChunkStore(store_settings, HashEmbeddings())
+        ingest(store_settings, store)
+        retriever = HybridRetriever(store_settings, store)
+        september = Scope(20250901, 20250930)
+        among_ids = [h.chunk.id for h in retriever.search("Renault e Nissan a Douai", scope=september)]
+        monkeypatch.setattr(rag.retrieval, "SCOPE_IDS_LIMIT", 0)
+        by_where = [h.chunk.id for h in retriever.search("Renault e Nissan a Douai", scope=september)]
+        assert among_ids == by_where and among_ids
+        assert {c.date for c in store.all_chunks() if c.id in among_ids} == {"2025-09-17"}
 
 
 def test_unreachable_server_names_the_problem_and_the_fix(settings: Settings) -> None:

@@ -1,10 +1,10 @@
-"""Copy-constrained greedy decoding (rag/copying.py) with a fake model over a tiny vocabulary."""
+"""Copy-constrained greedy decoding (rag/models/copying.py) with a fake model over a tiny vocabulary."""
 
 from __future__ import annotations
 
 import math
 
-from rag.copying import copies, decode, fold
+from rag.models.copying import copies, decode, fold
 
 VOCAB = {0: b"<end>", 1: b"NOT", 2: b"_FOUND", 3: b" 9", 4: b" dicembre", 5: b" 2025", 6: b" Parigi", 7: b"\n", 8: b"9"}
 END = {0}

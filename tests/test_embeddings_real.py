@@ -7,9 +7,9 @@ import math
 import pytest
 
 from rag.chunking import split_sentences
-from rag.embeddings import E5Embeddings, SentenceTransformerEmbeddings, make_embeddings
 from rag.errors import ModelUnavailable
 from rag.ingest import ingest
+from rag.models.embeddings import E5Embeddings, SentenceTransformerEmbeddings, make_embeddings
 from rag.settings import Settings
 from rag.store import ChunkStore
 
@@ -68,7 +68,7 @@ def test_unknown_sentence_transformers_model_fails_offline_with_a_clear_error() 
 
 def _gemma_settings(settings: Settings) -> Settings:
     """EmbeddingGemma from the user cache, where `rag model` assembles it; a named skip where it is not."""
-    from rag.embedder_files import embedder_status
+    from rag.models.embedder_files import embedder_status
     from rag.settings import default_cache_dir
 
     ok, why = embedder_status(default_cache_dir())
@@ -80,7 +80,7 @@ def _gemma_settings(settings: Settings) -> Settings:
 def test_embeddinggemma_vectors_are_768_wide_and_find_italian_passages_for_english_questions(
     settings: Settings,
 ) -> None:
-    from rag.embeddings import GemmaEmbeddings
+    from rag.models.embeddings import GemmaEmbeddings
 
     settings = _gemma_settings(settings)
     embeddings = make_embeddings(settings)

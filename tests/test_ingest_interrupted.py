@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.embeddings import E5Embeddings
 from rag.ingest import ingest
 from rag.library import list_articles
+from rag.models.embeddings import E5Embeddings
 from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore
@@ -36,7 +36,7 @@ CHILD = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     import rag.store
-    from rag.embeddings import E5Embeddings
+    from rag.models.embeddings import E5Embeddings
     from rag.ingest import ingest
     from rag.settings import Settings
     from rag.store import ChunkStore

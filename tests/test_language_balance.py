@@ -30,7 +30,7 @@ MINORITIES = {
 
 
 def _recall_at_1(corpus: tuple[Path, ...], index: Path, tmp_path: Path) -> float:
-    from rag.embedder_files import embedder_status
+    from rag.models.embedder_files import embedder_status
     from rag.settings import default_cache_dir
 
     ok, why = embedder_status(default_cache_dir())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ModelUnavailable
-from rag.llm import LlamaCppChat, make_chat_model
+from rag.models.llm import LlamaCppChat, make_chat_model
 from rag.settings import Settings
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ModelCrashed
-from rag.llm_worker import WorkerLlama
-from rag.local_llama import LlamaOptions, LocalLlama
-from rag.model_files import QWEN_1_5B, ensure_model
-from rag.runtime import (
+from rag.models.llm_worker import WorkerLlama
+from rag.models.local_llama import LlamaOptions, LocalLlama
+from rag.models.model_files import QWEN_1_5B, ensure_model
+from rag.models.runtime import (
     build_info,
     cached_health,
     check_model,
@@ -151,7 +151,7 @@ def test_reading_the_opening_probabilities_costs_the_answer_nothing_and_changes_
 
 
 def test_a_copied_reply_is_a_stretch_of_the_source_and_reads_the_same_opening(model_path: Path) -> None:
-    from rag.copying import fold
+    from rag.models.copying import fold
 
     source = "Renault e Ford hanno firmato l'intesa il 9 dicembre 2025 a Parigi."
     marker = [{"role": "system", "content": "Copia dal testo la risposta breve. Se non c'è, scrivi NOT_FOUND."}]

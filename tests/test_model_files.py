@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import model_files
 from rag.errors import ModelUnavailable
-from rag.model_files import PackagedModel, ensure_model, is_verified, part_number
+from rag.models import model_files
+from rag.models.model_files import PackagedModel, ensure_model, is_verified, part_number
 
 
 def test_parts_sort_by_number_not_text() -> None:

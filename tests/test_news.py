@@ -3,10 +3,12 @@ the articles, periods, orders, gaps, changes and relative days, over dated artic
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+import rag.answer.relative
 from rag.answer.articles import article_question, cards, names_in
 from rag.ingest import ingest
 from rag.library import list_articles, select_articles
@@ -138,6 +140,55 @@ def test_without_an_answer_a_relative_day_is_shown_as_evidence_not_asserted(news
     assert answer.abstained and answer.outcome == "evidence" and answer.route == "relative-day"
     assert "quest'oggi" in answer.answer and "17 settembre 2025" in answer.answer and not answer.short_answer
     assert [c.date for c in answer.citations] == ["2025-09-17"]
+
+
+STADIUM_EN = """---
+title: Northbridge Rovers' board backs a new stadium
+date: '2025-10-21'
+publication: Northbridge Courier
+language: en
+---
+
+Northbridge Rovers' board approved plans yesterday for a new 12,000-seat stadium at Millfield.
+The club expects building work to start next spring, once the council has granted permission.
+"""
+
+
+STADIUM_LATER_EN = """---
+title: Northbridge Rovers' stadium plans revised
+date: '2025-11-03'
+publication: Northbridge Courier
+language: en
+---
+
+Northbridge Rovers' board approved the stadium plans again yesterday.
+"""
+
+
+def test_an_answer_that_gives_the_headers_date_is_corrected_by_its_relative_day(
+    news_settings: Settings, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the fake embedder spreads similarities wider than a real one: both "yesterday" sentences count as close
+    monkeypatch.setattr(rag.answer.relative, "RELATIVE_MARGIN", 1.0)
+    # the model reads the header's date as the event's day: "approved yesterday" under 21 October is the 20th
+    (corpus_dir / "stadium_en.md").write_text(STADIUM_EN, encoding="utf-8")
+    # a later article's "yesterday" is as close to the question: the day comes from the article the model read
+    (corpus_dir / "stadium_later_en.md").write_text(STADIUM_LATER_EN, encoding="utf-8")
+
+    def reply(messages: list) -> str:
+        cited = re.search(r"\[(\d+)\][^\[]*yesterday", str(messages[-1].content))
+        return f"The board approved the stadium plans on October 21, 2025 [{cited[1]}]." if cited else "NOT_FOUND"
+
+    service = _service(news_settings, scripted(reply))
+    answer = service.pipeline.ask("When did Northbridge Rovers' board approve the stadium plans?")
+    assert not answer.abstained and answer.route == "relative-day", answer.answer
+    assert answer.answer.startswith("**20 October 2025**") and "21 October 2025" in answer.answer  # the header
+    assert answer.short_answer == "20 October 2025" and [c.date for c in answer.citations] == ["2025-10-21"]
+    # with the real margin, the sentence with the relative day is not close enough to this question: the
+    # answer is left as given
+    monkeypatch.undo()
+    spring = service.pipeline.ask("When does the building work start at Millfield?")
+    assert spring.route != "relative-day"
 
 
 def test_the_callers_range_wins_and_bad_ranges_are_refused(news_settings: Settings) -> None:

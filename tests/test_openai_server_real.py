@@ -17,10 +17,10 @@ from rag.answer import ExtractingPipeline
 from rag.answer.evidence import gather
 from rag.answer.formats import extract_prompt
 from rag.ingest import ingest
-from rag.llm import make_chat_model
-from rag.local_llama import LlamaOptions, LocalLlama
-from rag.model_files import QWEN_1_5B, ensure_model
-from rag.reader import as_chat_messages
+from rag.models.llm import make_chat_model
+from rag.models.local_llama import LlamaOptions, LocalLlama
+from rag.models.model_files import QWEN_1_5B, ensure_model
+from rag.models.reader import as_chat_messages
 from rag.service import build_service
 from rag.settings import Settings, default_cache_dir
 from tests.conftest import free_port, stop_process

@@ -2,11 +2,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+import rag.retrieval
 from rag.chunking import split_sentences
 from rag.ingest import ingest
-from rag.retrieval import HybridRetriever
+from rag.keyword import BM25Index
+from rag.periods import day_number
+from rag.retrieval import HybridRetriever, _admitted, _KeywordSide
 from rag.settings import Settings
 from rag.store import ChunkStore
+from rag.types import Chunk, Scope
 from tests.fakes import HashEmbeddings
 
 
@@ -52,3 +59,32 @@ def test_new_article_is_searchable_without_a_new_retriever(settings: Settings, c
     (corpus_dir / "nuovo.md").unlink()
     ingest(settings, retriever.store)
     assert not any("Zanzibar" in h.chunk.text for h in retriever.search("Zanzibar gigafactory", k=3))
+
+
+def test_the_keyword_side_admits_what_a_scope_admits() -> None:
+    # the BM25 side filters by a days array; it must agree with Scope.admits, chunk by chunk
+    dates = ["2025-09-17", "2025-12-09", "", "2024-02-20", "2025-12-31", "not a date", "2026-01-01"]
+    chunks = [Chunk(f"c{i}", f"a{i % 3}", "t", d, "it", "p", "testo", 0, 5, 0) for i, d in enumerate(dates)]
+    side = _KeywordSide(
+        "r", {c.id: c for c in chunks}, [c.id for c in chunks], BM25Index([["testo"]] * len(chunks)), {},
+        np.asarray([day_number(c.date) for c in chunks]),
+    )  # fmt: skip
+    scopes = [
+        Scope(20250901, 20251231), Scope(20251201, 0), Scope(0, 20250101), Scope(article_ids=frozenset({"a1"})),
+        Scope(20250101, 20251231, frozenset({"a0", "a2"})), Scope(20300101, 0),
+    ]  # fmt: skip
+    for scope in scopes:
+        assert list(_admitted(side, scope)) == [scope.admits(c) for c in chunks], scope
+
+
+def test_a_scope_searched_among_ids_finds_what_its_where_filter_finds(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a narrow scope goes to Chroma as the ids it admits, a wide one as `where` on `day`: the same hits
+    retriever = _retriever(settings)
+    questions = ["Quanto è stato l'investimento a Douai?", "Who leads Renault Group?", "Ford e Renault"]
+    scopes = [Scope(20250901, 20250930), Scope(20251201, 20251231), Scope(20240101, 20241231)]
+    among_ids = [[h.chunk.id for h in retriever.search(q, scope=s)] for q in questions for s in scopes]
+    monkeypatch.setattr(rag.retrieval, "SCOPE_IDS_LIMIT", 0)
+    by_where = [[h.chunk.id for h in retriever.search(q, scope=s)] for q in questions for s in scopes]
+    assert among_ids == by_where and any(among_ids) and not all(among_ids)  # the 2024 scope admits nothing

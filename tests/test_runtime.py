@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.runtime import (
+from rag.models.runtime import (
     BuildInfo,
     HealthReport,
     LoadLog,

@@ -17,7 +17,7 @@ import gradio as gr
 
 from rag.errors import RagError
 from rag.library import UPLOAD_SUFFIXES, list_articles
-from rag.llm import describe_llm
+from rag.models.llm import describe_llm
 from rag.periods import between
 from rag.service import Service, build_service
 from rag.settings import Settings

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field, replace
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from ..abstain import signals_for
-from ..copying import Decoded
 from ..dates import whole_expression
 from ..guard import tries_to_instruct
 from ..language import detect_language
-from ..llm import make_reader
+from ..models.copying import Decoded
+from ..models.llm import make_reader
+from ..models.reader import ModelReader
 from ..prompt import refuse_message
 from ..protocol import NOT_FOUND
-from ..reader import ModelReader
 from ..retrieval import HybridRetriever
 from ..settings import Settings
 from ..types import Answer, Hit, Scope

@@ -8,7 +8,7 @@ answer the signals of rag/abstain.py speak against) -> Answer.
 then the model's text as it is generated, and its
 `answer` is then the finished, verified `Answer`, which replaces the draft; `ask()` returns only the
 `Answer`. The pipeline, not the model, owns citations and abstention. The chain does not know which
-backend it has: what it asks beyond text goes through rag/reader.py, what the model writes is read
+backend it has: what it asks beyond text goes through rag/models/reader.py, what the model writes is read
 through rag/protocol.py.
 """
 
@@ -24,7 +24,8 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from ..abstain import signals_for, top_sentence, withhold
 from ..guard import tries_to_instruct
 from ..language import detect_language
-from ..llm import make_reader
+from ..models.llm import make_reader
+from ..models.reader import ModelReader
 from ..prompt import (
     BuiltPrompt,
     build_prompt,
@@ -33,7 +34,6 @@ from ..prompt import (
     select_context,
 )
 from ..protocol import MARKER, NOT_FOUND, may_become_not_found, says_not_found
-from ..reader import ModelReader
 from ..retrieval import HybridRetriever
 from ..settings import Settings
 from ..types import Answer, Citation, Hit, Scope

@@ -1,6 +1,6 @@
 """Whether a proposed span is given: one decision, from its inputs, with three outcomes.
 
-The model always proposes a span (rag/copying.py); it never decides. The decision weighs the model's
+The model always proposes a span (rag/models/copying.py); it never decides. The decision weighs the model's
 probability of the not-found marker at the first position of its reply, the span's own mean token
 log-probability, how close the best evidence sentence is to the question, whether the span was found
 in the evidence and adds to the question, and the question's premise (names, numbers, qualifiers)

@@ -2,7 +2,7 @@
 
 They are what the reader sees first (before the model has read anything), what the model is asked to
 copy from, and what an answer cites. A copied span is located in them by the same folding the copy
-check uses (rag/copying.py), so the cited sentence is the one the span was taken from.
+check uses (rag/models/copying.py), so the cited sentence is the one the span was taken from.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..chunking import sentence_spans
-from ..copying import fold
 from ..keyword import analyze
+from ..models.copying import fold
 from ..types import Citation, Hit
 
 SHOWN = 3  # sentences the reader is shown as evidence (while the model reads, or as an evidence-only answer)

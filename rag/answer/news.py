@@ -24,21 +24,16 @@ from datetime import date
 import numpy as np
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from ..chunking import split_sentences
 from ..dates import long_date
 from ..language import detect_language
 from ..periods import (
     Period,
-    RelativeDay,
     TimeQuery,
     asks_when,
     event_reference,
     parse_time,
-    relative_days,
     relative_to,
 )
-from ..prompt import message
-from ..protocol import MARKER
 from ..retrieval import HybridRetriever
 from ..settings import Settings
 from ..types import Answer, Citation, Hit, Scope, Source, Timings
@@ -58,13 +53,12 @@ from .articles import (
 )
 from .chain import ExtractingPipeline
 from .compose import ComposingPipeline
+from .relative import with_relative_day
 from .trace import Response, checked_question, elapsed_ms, sources_of
 
 Reader = ExtractingPipeline | ComposingPipeline
 
 METADATA = ("author", "date", "publication", "title", "language")
-# a sentence with a relative day answers "when?" when it is this close to the closest sentence of the passages
-RELATIVE_MARGIN = 0.03
 # articles whose best sentence is this close to the best article's count as being on the same subject
 SUBJECT_MARGIN = 0.15
 SUBJECT_DEPTH = 30  # passages searched to find the articles on a subject
@@ -157,7 +151,7 @@ class NewsPipeline:
         yield from response
         answer = response.answer
         if asks_when(question):
-            answer = self._with_relative_day(answer, question)
+            answer = with_relative_day(self.retriever, answer, question)
         return replace(answer, route=answer.route or route)
 
     # -- the steps ---------------------------------------------------------------------------------
@@ -203,54 +197,6 @@ class NewsPipeline:
         found = ({i for i in naming if every or i not in best or i in close} or naming) if naming else close
         titles = self._title_scores(q.text, [by_id[i] for i in found])
         return sorted((by_id[i] for i in found), key=lambda a: (-(best.get(a.id, 0.0) + titles[a.id]), a.date))
-
-    def _with_relative_day(self, answer: Answer, question: str) -> Answer:
-        """An answer to "when?" that is a relative day of its article ("quest'oggi", "yesterday"), with the
-        day of the calendar put first: "**17 settembre 2025** («quest oggi», il giorno dell'articolo [1])".
-
-        The relative day is in the answer's own words or in the sentence it cites. When the reader gave no
-        answer, the sentence with a relative day that is the closest to the question among the retrieved
-        ones (by the stored sentence vectors, so across languages, within RELATIVE_MARGIN) is shown as
-        evidence with its day worked out, asserting nothing: "Brennar announced yesterday…" under a header
-        of 16 May may answer "when did Brennar announce…", but "the Bev version is unveiled today" beside
-        "the launch is due at the end of 2025" does not answer "when do the cars reach showrooms".
-        """
-        if not answer.abstained:
-            plain = MARKER.sub("", answer.answer)
-            for citation in answer.citations:
-                found = (relative_days(plain, citation.date) or relative_days(citation.sentence or "", citation.date)
-                         if citation.date else [])  # fmt: skip
-                if found:
-                    lead = _lead(found[0], citation, answer.language)
-                    return replace(answer, answer=f"{lead} {answer.answer}",
-                                   short_answer=long_date(found[0].day.isoformat(), answer.language))  # fmt: skip
-            return answer
-        chunks = {c.id: c for c in self.retriever.chunks()}
-        ids = [i for i in dict.fromkeys(s.chunk_id for s in answer.sources) if i in chunks and chunks[i].date]
-        if not ids:
-            return answer
-        query = _unit(np.asarray(self.retriever.store.embed_query(question), dtype=np.float32))
-        closest, best = -1.0, None
-        for chunk_id, rows in self.retriever.store.sentence_vectors(ids).items():
-            chunk = chunks[chunk_id]
-            scores = rows @ query / np.maximum(np.linalg.norm(rows, axis=1), 1e-9)
-            closest = max(closest, float(scores.max(initial=-1.0)))
-            for (start, end), score in zip(split_sentences(chunk.text), scores, strict=False):
-                days = relative_days(chunk.text[start:end], chunk.date)
-                if days and (best is None or score > best[0]):
-                    best = (float(score), chunk.text[start:end], days[0], chunk)
-        if best is None or best[0] < closest - RELATIVE_MARGIN:
-            return answer
-        _, sentence, day, chunk = best
-        source = Citation.of(1, chunk, sentence)
-        publication = chunk.publication if chunk.publication != "unknown" else ""
-        meta = ", ".join(m for m in (chunk.title, long_date(chunk.date, answer.language), publication) if m)
-        worked = phrase("relative_evidence", answer.language, words=day.words,
-                        date=long_date(day.day.isoformat(), answer.language),
-                        relation=phrase(f"relation_{day.offset}", answer.language))  # fmt: skip
-        text = f"{message('evidence.txt', answer.language)}\n- «{sentence}» — {meta} [1] {worked}"
-        return replace(answer, answer=text, citations=[source], outcome="evidence",
-                       route=answer.route or "relative-day")  # fmt: skip
 
     def _title_scores(self, question: str, articles: list[ArticleCard]) -> dict[str, float]:
         """Cosine similarity of the question to each article's title (titles embedded once per process)."""
@@ -470,9 +416,3 @@ def _answer(
 
 def _nothing(q: _Question) -> Answer:
     return _answer(q, phrase("count_none", q.language), [], "metadata:none", abstained=True)
-
-
-def _lead(day: RelativeDay, citation: Citation, language: str) -> str:
-    relation = phrase(f"relation_{day.offset}", language)
-    when = long_date(day.day.isoformat(), language)
-    return phrase("relative", language, date=when, words=day.words, relation=relation, n=citation.marker)

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from ..followup import leans_on_history
+from ..models.reader import ModelReader
 from ..prompt import build_rewrite_prompt
 from ..protocol import says_not_found
-from ..reader import ModelReader
 
 if TYPE_CHECKING:
     from .trace import Trace

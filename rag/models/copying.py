@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .textutil import strip_accents
+from ..textutil import strip_accents
 
 TOP_CANDIDATES = 64  # tokens tried per step, best first, before the reply is ended
 

@@ -37,7 +37,7 @@ class ModelReader(Protocol):
         self, messages: list[BaseMessage], words: list[str], source: str | None, max_tokens: int, starts: int = 1
     ) -> tuple[dict[str, float] | None, Decoded]:
         """The opening probabilities of `words` (None: unknown) and a short reply, copied from `source` where
-        the backend can hold it to that (rag/copying.py), trying `starts` first tokens; other backends reply
+        the backend can hold it to that (rag/models/copying.py), trying `starts` first tokens; other backends reply
         freely and the caller checks."""
         ...
 
@@ -48,7 +48,7 @@ class ModelReader(Protocol):
 
 
 class LocalReader:
-    """The embedded model (rag/llm.py LlamaCppChat): probabilities read from the logits after the prompt."""
+    """The embedded model (rag/models/llm.py LlamaCppChat): probabilities read from the logits after the prompt."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine  # LocalLlama or WorkerLlama

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from .errors import ModelUnavailable
+from ..errors import ModelUnavailable
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The embedded model: one llama.cpp context, its speed settings, its prefix cache and its per-call figures.
 
-Free of LangChain so that the model worker process (rag/llm_worker.py) starts quickly; rag/llm.py
+Free of LangChain so that the model worker process (rag/models/llm_worker.py) starts quickly; rag/models/llm.py
 adapts it to LangChain's chat-model interface.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import ModelUnavailable
 from .copying import TOP_CANDIDATES, Decoded, decode
-from .errors import ModelUnavailable
 from .runtime import build_info, cpu_info, model_params, use_extra_buffers
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
@@ -277,7 +277,7 @@ class LocalLlama:
         self, messages: list[Message], words: list[str], source: str | None, max_tokens: int, starts: int = 1
     ) -> tuple[dict[str, float], Decoded]:
         """One pass over the prompt: the log-probability that the reply opens with each word (as `opening`),
-        then the reply decoded greedily, copying from `source` when one is given (rag/copying.py), never opening
+        then the reply decoded greedily, copying from `source` when one is given (rag/models/copying.py), never opening
         with the first of `words` (a marker read as a signal, not taken as a reply); with `starts` > 1, that
         many first tokens are tried and the span likeliest as a whole is kept."""
         with self._lock:

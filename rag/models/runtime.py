@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelUnavailable
+from ..errors import ModelUnavailable
 
 # the CPU features that decide which llama.cpp kernels can run (x86 /proc/cpuinfo flags, ARM Features)
 NOTABLE_FEATURES = (
@@ -227,7 +227,7 @@ def check_model(
     key = health_key(model_path, build, extra)
     if not fresh and (known := cached_health(cache_dir, key)) is not None:
         return known
-    command = [sys.executable, "-m", "rag.runtime", str(model_path), "on" if extra else "off", str(threads)]
+    command = [sys.executable, "-m", "rag.models.runtime", str(model_path), "on" if extra else "off", str(threads)]
     started = time.perf_counter()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S)
@@ -335,7 +335,7 @@ def _check_in_child(model_path: str, extra: str, threads: int) -> dict[str, Any]
 
 
 def main(argv: list[str]) -> int:
-    """`python -m rag.runtime MODEL on|off THREADS`: the health check's child. Prints one JSON line."""
+    """`python -m rag.models.runtime MODEL on|off THREADS`: the health check's child. Prints one JSON line."""
     model_path, extra, threads = argv[0], argv[1], int(argv[2])
     try:
         result = _check_in_child(model_path, extra, threads)

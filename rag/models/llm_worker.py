@@ -1,8 +1,8 @@
 """The embedded model in a worker process, so that a crash of the native library is a message, not the end.
 
 `WorkerLlama` has LocalLlama's interface (load, stream, opening, last_stats, floor). The model lives in a
-child process (`python -m rag.llm_worker`); text deltas come back over a socket pair. When the child dies mid-call
-(a segfault in llama.cpp, the OOM killer, kill -9), the call raises ModelCrashed naming the signal
+child process (`python -m rag.models.llm_worker`); text deltas come back over a socket pair. When the child
+dies mid-call (a segfault in llama.cpp, the OOM killer, kill -9), the call raises ModelCrashed naming the signal
 and the fix, and a new child is started at once for the next call.
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Generator, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ..errors import ModelCrashed, ModelUnavailable, RagError
 from .copying import Decoded
-from .errors import ModelCrashed, ModelUnavailable, RagError
 from .local_llama import CallStats, LlamaOptions, LocalLlama, Message
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,13 @@ class WorkerLlama:
         return self._process.pid if self._process is not None else None
 
     def _start(self) -> None:
-        # a plain child process (`python -m rag.llm_worker FD`), not multiprocessing's spawn, which would
+        # a plain child process (`python -m rag.models.llm_worker FD`), not multiprocessing's spawn, which would
         # re-import the caller's main script; the two ends talk over a socket pair
         parent, child = socket.socketpair()
         process = subprocess.Popen(
-            [sys.executable, "-m", "rag.llm_worker", str(child.fileno())], pass_fds=[child.fileno()], close_fds=True
+            [sys.executable, "-m", "rag.models.llm_worker", str(child.fileno())],
+            pass_fds=[child.fileno()],
+            close_fds=True,
         )
         child.close()
         conn = Connection(parent.detach())

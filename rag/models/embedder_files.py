@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from .errors import ModelUnavailable
+from ..errors import ModelUnavailable
 
 RECORD_NAME = ".newsrag-verified.json"
 WEIGHTS = "model.safetensors"

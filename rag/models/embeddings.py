@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from ..errors import ModelUnavailable
+from ..settings import E5_NAMES, GEMMA_NAMES, Settings
 from .embedder_files import EMBEDDINGGEMMA_300M, check_embedder
 from .embedder_onnx import OnnxGemmaEmbeddings, check_onnx
-from .errors import ModelUnavailable
+from .embedder_openai import OpenAIEmbeddings
 from .runtime import CpuInfo, cpu_info
-from .settings import E5_NAMES, GEMMA_NAMES, Settings
 
 
 class E5Embeddings(Embeddings):
@@ -120,11 +121,15 @@ class GemmaEmbeddings(SentenceTransformerEmbeddings):
 
         return SentenceTransformer(self.model, device="cpu", model_kwargs={"torch_dtype": getattr(torch, self.dtype)})
 
-    def _encode(self, texts: list[str], query: bool = False) -> list[list[float]]:
+    def _encode(self, texts: list[str], role: str = "document") -> list[list[float]]:
         with self._lock:
             model = self._st()
-            encode = model.encode_query if query else model.encode_document
-            vectors = encode(texts, normalize_embeddings=False, show_progress_bar=False, convert_to_numpy=True)
+            options = {"normalize_embeddings": False, "show_progress_bar": False, "convert_to_numpy": True}
+            if role == "raw":  # the texts as given: prompt "" also rules out a default prompt
+                vectors = model.encode(texts, prompt="", **options)
+            else:
+                encode = model.encode_query if role == "query" else model.encode_document
+                vectors = encode(texts, **options)
         # normalized in float32: in bfloat16 (CPUs with AVX-512 BF16 or AMX) the norm comes out 0.2 % off
         vectors = vectors.astype("float32")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -134,7 +139,11 @@ class GemmaEmbeddings(SentenceTransformerEmbeddings):
         return self._encode(list(texts)) if texts else []
 
     def embed_query(self, text: str) -> list[float]:
-        return self._encode([text], query=True)[0]
+        return self._encode([text], "query")[0]
+
+    def embed_raw(self, texts: list[str]) -> list[list[float]]:
+        """Vectors of the texts as given, without the model's prompts (what `rag embeddings-server` serves)."""
+        return self._encode(list(texts), "raw") if texts else []
 
 
 def gemma_dtype(setting: str, cpu: CpuInfo) -> str:
@@ -148,7 +157,7 @@ def gemma_dtype(setting: str, cpu: CpuInfo) -> str:
 
 
 def gemma_runtime(setting: str, cpu: CpuInfo) -> str:
-    """torch where the CPU computes bfloat16 natively, else ONNX Runtime in float32 (see rag/embedder_onnx.py).
+    """torch where the CPU computes bfloat16 natively, else ONNX Runtime in float32 (see rag/models/embedder_onnx.py).
 
     Measured on one AMD EPYC (Zen 4, AVX-512 BF16), documents per second against torch float32: torch
     bfloat16 1.63x, ONNX float32 1.54x, ONNX int8 3.4x (evals/results/embedder_runtimes.md).
@@ -168,7 +177,8 @@ def embedder_name(embeddings: Embeddings) -> str:
 
 
 def make_embeddings(settings: Settings) -> Embeddings:
-    """The embedder the settings name: "embeddinggemma", "e5" or "sentence-transformers:<name or path>"."""
+    """The embedder the settings name: "embeddinggemma", "e5", "sentence-transformers:<name or path>" or
+    "openai:<model>" (a server at RAG_EMBEDDINGS_URL)."""
     spec = settings.embedder.strip()
     if spec in E5_NAMES:
         return E5Embeddings()
@@ -181,6 +191,9 @@ def make_embeddings(settings: Settings) -> Embeddings:
     backend, _, model = spec.partition(":")
     if backend in ("sentence-transformers", "st") and model:
         return SentenceTransformerEmbeddings(model)
+    if backend == "openai":
+        return OpenAIEmbeddings(settings.embeddings_url, model, api_key=settings.embeddings_api_key)
     raise ModelUnavailable(
-        f"Unknown RAG_EMBEDDER '{spec}'. Use 'embeddinggemma', 'e5' or 'sentence-transformers:<name or path>'."
+        f"Unknown RAG_EMBEDDER '{spec}'. Use 'embeddinggemma', 'e5', 'sentence-transformers:<name or path>' or "
+        "'openai:<model>' (an OpenAI-compatible server at RAG_EMBEDDINGS_URL)."
     )

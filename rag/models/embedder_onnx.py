@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from ..errors import ModelUnavailable
 from .embedder_files import EMBEDDINGGEMMA_300M, check_embedder
-from .errors import ModelUnavailable
 
 RUNTIMES = ("onnx", "onnx-int8")
 GRAPH = "model.onnx"
@@ -96,7 +96,7 @@ def export_onnx(cache_dir: Path, runtime: str, log: Callable[[str], None] = prin
     work.mkdir(parents=True)
     try:
         log(f"{EMBEDDINGGEMMA_300M.name}: exporting to ONNX ({runtime}), about 2 minutes")
-        command = [sys.executable, "-m", "rag.embedder_onnx", str(source), str(work), runtime]
+        command = [sys.executable, "-m", "rag.models.embedder_onnx", str(source), str(work), runtime]
         done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         if done.returncode != 0 or not (work / GRAPH).exists():
             last = (done.stderr or "").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
@@ -190,7 +190,8 @@ class OnnxGemmaEmbeddings(Embeddings):
     def _encode(self, texts: list[str], role: str) -> list[list[float]]:
         with self._lock:
             session, tokenizer, projection, prompts = self._load()
-            encoded = tokenizer.encode_batch([prompts[role] + t for t in texts])
+            prompt = "" if role == "raw" else prompts[role]  # "raw": the texts as given
+            encoded = tokenizer.encode_batch([prompt + t for t in texts])
             order = sorted(range(len(texts)), key=lambda i: len(encoded[i].ids))
             vectors = np.zeros((len(texts), projection.shape[1]), dtype=np.float32)
             for start in range(0, len(order), BATCH):
@@ -214,6 +215,10 @@ class OnnxGemmaEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self._encode([text], "query")[0]
 
+    def embed_raw(self, texts: list[str]) -> list[list[float]]:
+        """Vectors of the texts as given, without the model's prompts (what `rag embeddings-server` serves)."""
+        return self._encode(list(texts), "raw") if texts else []
 
-if __name__ == "__main__":  # the export's child process: python -m rag.embedder_onnx <source> <out> <runtime>
+
+if __name__ == "__main__":  # the export's child process: python -m rag.models.embedder_onnx <source> <out> <runtime>
     _export(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])

@@ -1,7 +1,7 @@
 """Chat-model backends behind LangChain's BaseChatModel: embedded llama.cpp, OpenAI-compatible, Ollama.
 
 No backend downloads weights: the local one runs the packaged GGUF (or a path you give), by default
-in a worker process (rag/llm_worker.py) so that a crash of the native library is reported, not fatal.
+in a worker process (rag/models/llm_worker.py) so that a crash of the native library is reported, not fatal.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-from .errors import ModelUnavailable
+from ..errors import ModelUnavailable
+from ..settings import Settings
 from .llm_worker import WorkerLlama
 from .local_llama import LlamaOptions, LocalLlama
 from .model_files import PACKAGED_MODELS, ensure_model
 from .reader import LocalReader, ModelReader, PlainReader, as_chat_messages
 from .runtime import HealthReport, check_model, crash_hint
-from .settings import Settings
 
 
 class LlamaCppChat(BaseChatModel):
@@ -96,7 +96,7 @@ class LlamaCppChat(BaseChatModel):
 
 
 def make_reader(chat_model: BaseChatModel) -> ModelReader:
-    """What the chain may ask of this chat model beyond its text (rag/reader.py)."""
+    """What the chain may ask of this chat model beyond its text (rag/models/reader.py)."""
     if isinstance(chat_model, LlamaCppChat):
         return LocalReader(chat_model.engine)
     return PlainReader(chat_model)
@@ -150,7 +150,7 @@ def describe_llm(settings: Settings) -> str:
 
 def make_chat_model(settings: Settings) -> BaseChatModel:
     """Build the chat model the settings name. The packaged model is assembled on first use, and a
-    local model is first checked on this CPU (once per build, model and CPU: rag/runtime.py)."""
+    local model is first checked on this CPU (once per build, model and CPU: rag/models/runtime.py)."""
     backend, _, name = settings.llm.partition(":")
     path = local_model_path(settings)
     if path is not None:
