@@ -84,7 +84,10 @@ class Gathered:
 
 
 def work_key(settings: Settings) -> str:
-    return f"{settings.embedder.replace(':', '_').replace('/', '_')}-c{settings.chunk_size}-o{settings.chunk_overlap}"
+    """The indexes' and reports' key: what changes the vectors (the embedder, int8 among its runtimes) and chunks."""
+    runtime = "-onnx-int8" if settings.embedder_runtime == "onnx-int8" else ""  # the others give the same vectors
+    embedder = settings.embedder.replace(":", "_").replace("/", "_")
+    return f"{embedder}{runtime}-c{settings.chunk_size}-o{settings.chunk_overlap}"
 
 
 def gather(
@@ -226,7 +229,7 @@ def tune(
     tried.sort(key=lambda fr: -objective(fr[1]))
     best = {rule: next(fr for fr in tried if fr[0].rule == rule) for rule in ("rrf", "score")}
     return {
-        "embedder": settings.embedder,
+        "embedder": settings.embedder + (" on ONNX Runtime int8" if settings.embedder_runtime == "onnx-int8" else ""),
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "candidates": settings.candidates,
