@@ -26,13 +26,15 @@ def with_relative_day(retriever: HybridRetriever, answer: Answer, question: str)
 
     The relative day is in the answer's own words or in the sentence it cites. An answer that gives its
     article's date of publication, which no passage writes, has read the header for the event's day:
-    "announced yesterday" under a header of 16 May was on the 15th, so the closest sentence of that
-    article with a relative day answers instead. When the reader gave no answer, that sentence (the closest to the
-    question among the retrieved ones with a relative day, by the stored sentence vectors, so across
-    languages, within RELATIVE_MARGIN) is shown as evidence with its day worked out, asserting nothing:
+    "announced yesterday" under a header of 16 May was on the 15th, so the closest sentence with a
+    relative day answers instead (that article's, when one of its is close enough). When the reader gave
+    no answer, that sentence (the closest to the question among the retrieved ones with a relative day, by
+    the stored sentence vectors, so across languages, within RELATIVE_MARGIN) is shown as evidence with its
+    day worked out, asserting nothing:
     "the Bev version is unveiled today" beside "the launch is due at the end of 2025" does not answer
     "when do the cars reach showrooms".
     """
+    read: set[str] = set()  # the dates of publication the answer gave for the event's day
     if not answer.abstained:
         plain = MARKER.sub("", answer.answer)
         for citation in answer.citations:
@@ -45,7 +47,7 @@ def with_relative_day(retriever: HybridRetriever, answer: Answer, question: str)
         read = _header_dates(retriever, plain, answer)
         if not read:
             return answer
-    best = _closest_relative(retriever, answer, question, read if not answer.abstained else set())
+    best = _closest_relative(retriever, answer, question, read)
     if best is None:
         return answer
     sentence, day, chunk = best
@@ -66,9 +68,8 @@ def with_relative_day(retriever: HybridRetriever, answer: Answer, question: str)
 
 def _header_dates(retriever: HybridRetriever, plain: str, answer: Answer) -> set[str]:
     """The dates of publication of the retrieved articles that the answer writes and none of its passages does."""
-    dates = {c.date for c in answer.citations if c.date} | {
-        chunk.date for chunk in retriever.chunks() if chunk.id in {s.chunk_id for s in answer.sources}
-    }
+    sources = {s.chunk_id for s in answer.sources}
+    dates = {c.date for c in answer.citations if c.date} | {c.date for c in retriever.chunks() if c.id in sources}
     texts = [c.text for c in answer.citations] + [s.text for s in answer.sources]
     return {d for d in dates if d and states_date(plain, d) and not any(states_date(t, d) for t in texts)}
 
