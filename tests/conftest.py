@@ -4,6 +4,8 @@ import os
 import shutil
 import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,26 @@ def stop_process(process: subprocess.Popen, timeout: float = 15) -> None:  # typ
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def wait_until_answers(
+    process: subprocess.Popen,  # type: ignore[type-arg]
+    url: str,
+    log: Path,
+    name: str,
+    timeout: float,
+    interval: float = 0.5,
+) -> None:
+    """Wait for a server a test started to answer `url`; fail the test, with its log's end, if it exits or
+    stays silent past `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{name} exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{name} did not answer within {timeout:g} s")
+            time.sleep(interval)

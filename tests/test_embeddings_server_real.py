@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from rag.models.embeddings import make_embeddings
 from rag.retrieval import HybridRetriever
 from rag.settings import Settings, default_cache_dir
 from rag.store import ChunkStore
-from tests.conftest import free_port, stop_process
+from tests.conftest import free_port, stop_process, wait_until_answers
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,17 +57,7 @@ def server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"rag embeddings-server exited: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("rag embeddings-server did not answer /health within 240 s")
-                time.sleep(0.5)
+        wait_until_answers(process, f"http://127.0.0.1:{port}/health", log, "rag embeddings-server", 240)
         yield url
     finally:
         stop_process(process)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from rag.models.model_files import QWEN_1_5B, ensure_model
 from rag.models.reader import as_chat_messages
 from rag.service import build_service
 from rag.settings import Settings, default_cache_dir
-from tests.conftest import free_port, stop_process
+from tests.conftest import free_port, stop_process, wait_until_answers
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,17 +43,7 @@ def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"llama.cpp's server exited: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("llama.cpp's server did not answer within 180 s")
-                time.sleep(1)
+        wait_until_answers(process, f"{url}/models", log, "llama.cpp's server", 180, interval=1)
         yield url
     finally:
         stop_process(process, timeout=20)
