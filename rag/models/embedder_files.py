@@ -13,20 +13,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import stat
 import subprocess
 import sys
-import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
 
 from ..errors import ModelUnavailable
+from .packaged import (
+    copy_hashing,
+    file_sizes,
+    move_into_place,
+    read_record,
+    remove_leftovers,
+    staging_path,
+    unchanged,
+    write_record,
+)
 
 RECORD_NAME = ".newsrag-verified.json"
 WEIGHTS = "model.safetensors"
@@ -88,21 +95,19 @@ def model_dir(cache_dir: Path, embedder: PackagedEmbedder = EMBEDDINGGEMMA_300M)
 
 def is_verified(folder: Path, embedder: PackagedEmbedder = EMBEDDINGGEMMA_300M) -> bool:
     """True when the folder holds its record and every recorded file still has its size (weights: and mtime)."""
+    record = read_record(folder / RECORD_NAME)
     try:
-        record = json.loads((folder / RECORD_NAME).read_text())
-        files = record["files"]
-        weights = (folder / WEIGHTS).stat()
         if (
-            record.get("zip_sha256") != embedder.zip_sha256
+            record is None
+            or record.get("zip_sha256") != embedder.zip_sha256
             or record.get("safetensors_sha256") != embedder.safetensors_sha256
-            or record.get("safetensors_mtime_ns") != weights.st_mtime_ns
-            or files.get(WEIGHTS) != weights.st_size
+            or not unchanged(folder / WEIGHTS, record["files"].get(WEIGHTS), record.get("safetensors_mtime_ns"))
         ):
             return False
         if not all((folder / d).is_dir() for d in record.get("dirs", [])):
             return False
-        return all((folder / name).stat().st_size == size for name, size in files.items())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return all((folder / name).stat().st_size == size for name, size in record["files"].items())
+    except (OSError, KeyError, TypeError, AttributeError):
         return False
 
 
@@ -138,10 +143,10 @@ def assemble_embedder(
     if is_verified(target, embedder):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(target)
+    remove_leftovers(target)
     _check_free_space(target.parent, embedder)
     # everything in progress lives in one hidden folder next to the target, removed whatever happens
-    work = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    work = staging_path(target)
     work.mkdir()
     try:
         joined = work / "model.zip"
@@ -154,7 +159,8 @@ def assemble_embedder(
         _write_record(staged, embedder)
         if not is_verified(staged, embedder):
             raise ModelUnavailable(f"The unpacked {embedder.name} does not match its own record. {FIX}")
-        _move_into_place(staged, target, work, embedder)
+        if not is_verified(target, embedder):  # else another run finished first: keep its folder
+            move_into_place(staged, target, work / "old")  # the old one goes with the work folder
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log(f"{embedder.name}: ready at {target}")
@@ -175,7 +181,7 @@ def _join_parts(
             try:
                 wheel = download(embedder.package, version, parts)
                 with zipfile.ZipFile(wheel) as whl, whl.open(embedder.member) as chunk:
-                    size += _copy_hashing(chunk, out, digest)
+                    size += copy_hashing(chunk, out, digest)
             except subprocess.CalledProcessError as e:
                 detail = _last_error_line(e.stderr) or f"pip exited with {e.returncode}"
                 raise ModelUnavailable(
@@ -199,16 +205,6 @@ def _join_parts(
             f"(expected {embedder.zip_size:,} bytes, sha256 {embedder.zip_sha256}). A part is missing, damaged "
             f"or of another release. {FIX}"
         )
-
-
-def _copy_hashing(src: IO[bytes], dst: IO[bytes], digest: hashlib._Hash) -> int:
-    """Copy src to dst in 4 MB blocks, feeding each to digest; returns the bytes copied."""
-    copied = 0
-    while block := src.read(1 << 22):
-        digest.update(block)
-        dst.write(block)
-        copied += len(block)
-    return copied
 
 
 def _last_error_line(stderr: str | None) -> str:
@@ -260,7 +256,7 @@ def _unpack(zip_path: Path, dest: Path, embedder: PackagedEmbedder) -> None:
             out.parent.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256()
             with archive.open(info) as src, out.open("wb") as dst:
-                _copy_hashing(src, dst, digest)
+                copy_hashing(src, dst, digest)
             if relative == PurePosixPath(WEIGHTS):
                 weights_sha = digest.hexdigest()
     if weights_sha is None:
@@ -285,50 +281,15 @@ def _create_module_dirs(folder: Path) -> None:
 
 
 def _write_record(folder: Path, embedder: PackagedEmbedder) -> None:
-    files = {
-        path.relative_to(folder).as_posix(): path.stat().st_size
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and path.name != RECORD_NAME
-    }
     record = {
         "model": embedder.name,
         "zip_sha256": embedder.zip_sha256,
         "safetensors_sha256": embedder.safetensors_sha256,
         "safetensors_mtime_ns": (folder / WEIGHTS).stat().st_mtime_ns,
         "dirs": _module_dirs(folder),
-        "files": files,
+        "files": file_sizes(folder, RECORD_NAME),
     }
-    (folder / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n")
-
-
-def _move_into_place(staged: Path, target: Path, work: Path, embedder: PackagedEmbedder) -> None:
-    """Rename the verified folder into place; a stale or damaged folder there is moved aside first."""
-    if is_verified(target, embedder):
-        return  # another run finished first: keep its folder
-    if target.exists():
-        os.replace(target, work / "old")  # removed with the work folder
-    os.replace(staged, target)
-
-
-def _remove_leftovers(target: Path) -> None:
-    """Remove work folders of earlier runs that were killed (their process is gone); they can hold 2 GB."""
-    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.\d+\.tmp$")
-    for path in target.parent.iterdir():
-        match = pattern.match(path.name)
-        if match and not _process_alive(int(match.group(1))):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    write_record(folder / RECORD_NAME, record)
 
 
 def _check_free_space(folder: Path, embedder: PackagedEmbedder) -> None:

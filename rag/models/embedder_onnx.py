@@ -15,7 +15,6 @@ int8 vectors to 0.96, so "onnx-int8" names its own embedder and an index built o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ from langchain_core.embeddings import Embeddings
 
 from ..errors import ModelUnavailable
 from .embedder_files import EMBEDDINGGEMMA_300M, check_embedder
+from .packaged import file_sizes, move_into_place, read_record, sha256_of, staging_path, write_record
 
 RUNTIMES = ("onnx", "onnx-int8")
 GRAPH = "model.onnx"
@@ -44,28 +44,17 @@ def onnx_dir(cache_dir: Path, runtime: str) -> Path:
     return Path(cache_dir) / "models" / f"{EMBEDDINGGEMMA_300M.folder}-{runtime}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _files(folder: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name != RECORD}
-
-
 def is_exported(folder: Path) -> bool:
     """True when the folder's record names the verified source weights and every file has its size."""
+    record = read_record(folder / RECORD)
     try:
-        record = json.loads((folder / RECORD).read_text())
         return (
-            record.get("source_sha256") == EMBEDDINGGEMMA_300M.safetensors_sha256
+            record is not None
+            and record.get("source_sha256") == EMBEDDINGGEMMA_300M.safetensors_sha256
             and bool(record["files"])
-            and _files(folder) == {name: entry["size"] for name, entry in record["files"].items()}
+            and file_sizes(folder, RECORD) == {name: entry["size"] for name, entry in record["files"].items()}
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, KeyError, TypeError, AttributeError):
         return False
 
 
@@ -78,7 +67,7 @@ def check_onnx(cache_dir: Path, runtime: str, verify_hashes: bool = False) -> Pa
     if verify_hashes:
         record = json.loads((folder / RECORD).read_text())
         for name, entry in record["files"].items():
-            if _sha256(folder / name) != entry["sha256"]:
+            if sha256_of(folder / name) != entry["sha256"]:
                 raise ModelUnavailable(f"{folder / name} does not match the sha256 recorded at export. {FIX}")
     return folder
 
@@ -91,24 +80,25 @@ def export_onnx(cache_dir: Path, runtime: str, log: Callable[[str], None] = prin
     if is_exported(target):
         return target
     source = check_embedder(cache_dir)
-    work = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    work = staging_path(target)
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    staged = work / "export"
+    staged.mkdir(parents=True)
     try:
         log(f"{EMBEDDINGGEMMA_300M.name}: exporting to ONNX ({runtime}), about 2 minutes")
-        command = [sys.executable, "-m", "rag.models.embedder_onnx", str(source), str(work), runtime]
+        command = [sys.executable, "-m", "rag.models.embedder_onnx", str(source), str(staged), runtime]
         done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        if done.returncode != 0 or not (work / GRAPH).exists():
+        if done.returncode != 0 or not (staged / GRAPH).exists():
             last = (done.stderr or "").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
             raise ModelUnavailable(f"The ONNX export of {EMBEDDINGGEMMA_300M.name} failed: {last[0]}. {FIX}")
+        files = file_sizes(staged, RECORD)
         record = {
             "source_sha256": EMBEDDINGGEMMA_300M.safetensors_sha256,
             "runtime": runtime,
-            "files": {name: {"size": size, "sha256": _sha256(work / name)} for name, size in _files(work).items()},
+            "files": {name: {"size": size, "sha256": sha256_of(staged / name)} for name, size in files.items()},
         }
-        (work / RECORD).write_text(json.dumps(record, indent=1))
-        shutil.rmtree(target, ignore_errors=True)
-        work.rename(target)
+        write_record(staged / RECORD, record)
+        move_into_place(staged, target, work / "old")  # the old one goes with the work folder
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log(f"{EMBEDDINGGEMMA_300M.name}: {runtime} ready at {target}")

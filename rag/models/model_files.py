@@ -9,16 +9,14 @@ record next to the file says it was verified, so later runs only compare size an
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from ..errors import ModelUnavailable
+from .packaged import copy_hashing, read_record, sha256_of, staging_path, unchanged, write_record
 
 
 @dataclass(frozen=True)
@@ -97,34 +95,19 @@ def _record_path(target: Path) -> Path:
 
 def is_verified(target: Path, model: PackagedModel) -> bool:
     """True when the file is there and was verified, and has not changed since."""
-    try:
-        record = json.loads(_record_path(target).read_text())
-        stat = target.stat()
-    except (OSError, ValueError):
-        return False
+    record = read_record(_record_path(target))
     return (
-        record.get("sha256") == model.sha256
-        and record.get("size") == stat.st_size == model.size
-        and record.get("mtime_ns") == stat.st_mtime_ns
+        record is not None
+        and record.get("sha256") == model.sha256
+        and record.get("size") == model.size
+        and unchanged(target, model.size, record.get("mtime_ns"))
     )
 
 
 def _write_record(target: Path, model: PackagedModel) -> None:
     stat = target.stat()
     record = {"sha256": model.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "model": model.name}
-    _record_path(target).write_text(json.dumps(record, indent=2) + "\n")
-
-
-def _blocks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        yield from iter(lambda: handle.read(1 << 22), b"")
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    for block in _blocks(path):
-        digest.update(block)
-    return digest.hexdigest()
+    write_record(_record_path(target), record)
 
 
 def ensure_model(model: PackagedModel, cache_dir: Path) -> Path:
@@ -133,20 +116,18 @@ def ensure_model(model: PackagedModel, cache_dir: Path) -> Path:
     if is_verified(target, model):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_file() and target.stat().st_size == model.size and _sha256_of(target) == model.sha256:
+    if target.is_file() and target.stat().st_size == model.size and sha256_of(target) == model.sha256:
         _write_record(target, model)
         return target
     parts = part_files(model)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = staging_path(target)
     digest = hashlib.sha256()
     size = 0
     try:
         with tmp.open("wb") as out:
             for part in parts:
-                for block in _blocks(part):
-                    digest.update(block)
-                    size += len(block)
-                    out.write(block)
+                with part.open("rb") as chunk:
+                    size += copy_hashing(chunk, out, digest)
         if size != model.size or digest.hexdigest() != model.sha256:
             raise ModelUnavailable(
                 f"The assembled {model.name} is wrong: {size} bytes, sha256 {digest.hexdigest()} "
