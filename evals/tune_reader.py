@@ -88,7 +88,7 @@ class ReplayRetriever:
     def __init__(self, hits: dict[str, list[Hit]]) -> None:
         self.hits = hits
 
-    def search(self, question: str, k: int | None = None) -> list[Hit]:
+    def search(self, question: str, k: int | None = None, scope: Any = None) -> list[Hit]:
         return self.hits[question][: k or 5]
 
 
@@ -118,7 +118,9 @@ class _FreeReader:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
-    def read(self, messages: Any, words: list[str], source: str | None, max_tokens: int, starts: int = 1) -> Any:
+    def read(
+        self, messages: Any, words: list[str], source: str | None, max_tokens: int, starts: int = 1, choices: Any = ()
+    ) -> Any:
         return self.inner.read(messages, words, None, max_tokens)
 
     def limit(self, max_tokens: int) -> dict[str, Any]:
@@ -149,12 +151,15 @@ def _pipeline(variant: str, qs: QuestionSet, retriever: ReplayRetriever, chat: A
     name, _, count = variant.partition("-")
     starts = 3 if name == "beam" else 1  # "beam": three first tokens, the likeliest whole span
     whole = name != "extract"  # "extract": the span as copied; "whole": widened to a whole date or number
-    settings = _settings(qs, reader_sentences=int(count or 4), reader_starts=starts, reader_whole=whole, **off)
+    kinds = name == "kinds"  # "kinds": a date, amount or person chosen among the evidence's spans of that kind
+    settings = _settings(
+        qs, reader_sentences=int(count or 4), reader_starts=starts, reader_whole=whole, reader_kinds=kinds, **off
+    )
     reader = make_reader(chat)
     if name == "free":
         reader = _FreeReader(reader)  # type: ignore[assignment]
-    elif name not in ("extract", "whole", "beam"):
-        raise SystemExit(f"unknown variant {variant!r}: compose, extract[-N], whole[-N], beam[-N], free[-N]")
+    elif name not in ("extract", "whole", "beam", "kinds"):
+        raise SystemExit(f"unknown variant {variant!r}: compose, extract[-N], whole[-N], beam[-N], kinds[-N], free[-N]")
     return ExtractingPipeline(settings, retriever, chat, reader=reader)  # type: ignore[arg-type]
 
 
@@ -223,6 +228,8 @@ def signals_from(data: dict[str, Any]) -> ReadSignals:
         top_sentence=data.get("top_sentence", 0.0),
         located=data.get("located", False),
         adds=data.get("adds", False),
+        kind=data.get("kind", "any"),
+        choices=data.get("choices", 0),
         premise=None
         if premise is None
         else Signals(
@@ -308,6 +315,8 @@ def table(out: Path, print_: Callable[[str], None] = print) -> None:
     for path in runs:
         variant, _, split = path.stem.rpartition("-")
         records = json.loads(path.read_text())
+        if not records or "outcome" not in records[0]:
+            continue  # not a reader's run (evals/reader_pick.py keeps its probe here too)
         if split == "dev":
             dev[variant] = records
         for name in ("all", *sorted({r["set"] for r in records})):

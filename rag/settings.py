@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     # a span inside a date or a scaled number is widened to the whole ("1953" -> "1 giugno 1953")
     reader_whole: bool = True
     reader_starts: PositiveInt = 1  # first tokens of a copied span tried, the span likeliest as a whole kept
+    # a question that asks for a date, an amount or a person gets one of the evidence's spans of that kind
+    # (rag/answer/kinds.py), the model choosing among them; its `reader_choice_starts` likeliest first tokens
+    # are tried. Off: measured no better on the development questions (evals/results/reader/table.md)
+    reader_kinds: bool = False
+    reader_choice_starts: PositiveInt = 4
     # the extracting reader's decision (rag/answer/decision.py), chosen by evals/tune_reader.py on development
     # records: no answer above this not-found probability (1: never), below this mean span log-probability
     # (-100: never); then evidence only when the best sentence is at least this close, else abstain.

@@ -78,3 +78,37 @@ def test_with_several_starts_the_span_most_likely_as_a_whole_wins() -> None:
     source = "il 9 dicembre 2025"
     assert decode(candidates, VOCAB.__getitem__, END, source, 8).text == "9 dicembre 2025"
     assert decode(candidates, VOCAB.__getitem__, END, source, 8, starts=2).text == "9"
+
+
+def test_with_choices_the_reply_is_one_of_them_whole() -> None:
+    # wants " Parigi" first and then to stop, but only the date is a choice: it must be written out whole
+    model = _model([[6, 3, 8], [0, 4], [0, 5], [0]])
+    decoded = decode(
+        model, VOCAB.__getitem__, END, "9 dicembre 2025 a Parigi", max_tokens=8, choices=["9 dicembre 2025"]
+    )
+    assert decoded.text == "9 dicembre 2025"
+
+
+def test_with_several_choices_and_starts_the_likeliest_whole_choice_wins() -> None:
+    vocab = {0: b"<end>", 1: b" 9", 2: b" dicembre", 3: b" 2025", 4: b" 2028"}
+
+    # the first step prefers " 9", but after it the model is unsure; " 2028" then ends at once, surely
+    def candidates(reply: list[int]) -> list[tuple[int, float]]:
+        if not reply:
+            return [(1, math.log(0.6)), (4, math.log(0.3)), (0, math.log(0.05)), (2, -5.0), (3, -6.0)]
+        if reply[-1] == 4 or reply[-1] == 3:
+            return [(0, math.log(0.99)), (1, -9.0), (2, -9.0), (3, -9.0), (4, -9.0)]
+        return [(2, math.log(0.2)), (3, math.log(0.1)), (0, math.log(0.6)), (1, -9.0), (4, -9.0)]
+
+    choices = ["9 dicembre 2025", "2028"]
+    one = decode(candidates, vocab.__getitem__, END, None, max_tokens=8, choices=choices)
+    assert one.text == "9 dicembre 2025"  # greedy from the favourite first token
+    both = decode(candidates, vocab.__getitem__, END, None, max_tokens=8, choices=choices, starts=2)
+    assert both.text == "2028"  # 0.3 * 0.99 beats 0.6 * 0.2 * 0.1 * 0.99
+
+
+def test_a_choice_is_written_as_it_is_not_as_the_fold_forgives() -> None:
+    vocab = {0: b"<end>", 1: b"Nat", 2: b"\xc3\xa0le", 3: b"ale"}  # "Natàle" folds like "Natale"
+    model = _model([[1], [2, 3], [0]], vocab)
+    assert decode(model, vocab.__getitem__, END, None, max_tokens=4, choices=["Natale"]).text == "Natale"
+    assert decode(model, vocab.__getitem__, END, "il Natale", max_tokens=4).text == "Natàle"  # the copy check folds

@@ -171,6 +171,13 @@ def test_a_copied_reply_is_a_stretch_of_the_source_and_reads_the_same_opening(mo
         assert not_said["NOT_FOUND"] > opening["NOT_FOUND"]
         _, free = worker.read(unknown, ["NOT_FOUND"], None, 16)
         assert "NOT_FOUND" in free.text  # without the copy constraint the model writes the marker
+        # held to choices (through the worker process), the reply is one of them, as written
+        when = marker + [{"role": "user", "content": f"Testo: {source}\nDomanda: quando è stata firmata l'intesa?"}]
+        choices = ["Parigi", "9 dicembre 2025", "Renault"]
+        _, chosen = worker.read(when, ["NOT_FOUND"], source, 16, 3, choices)
+        assert chosen.text in choices and chosen.text == "9 dicembre 2025"
+        _, only = worker.read(when, ["NOT_FOUND"], source, 16, 1, ["Renault"])
+        assert only.text == "Renault"  # not what it would copy, but the one choice there is
     finally:
         worker.close()
         fresh.close()

@@ -11,6 +11,7 @@ from langchain_core.messages import BaseMessage
 from rag.answer import ExtractingPipeline
 from rag.answer.decision import ABSTAIN, ANSWER, EVIDENCE
 from rag.ingest import ingest
+from rag.numbers import NUMBER_WORDS
 from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore
@@ -96,3 +97,50 @@ def test_a_free_reply_loses_the_markers_and_end_punctuation_it_added(settings: S
         "Quando arriveranno i nuovi modelli elettrici Ford?"
     )
     assert answer.outcome == ANSWER and answer.short_answer == "dall'inizio del 2028"
+
+
+class _ChoosingReader:
+    """A reader that records the choices it is offered and takes the first (the embedded model would
+    take the likeliest)."""
+
+    def __init__(self) -> None:
+        self.offered: list[tuple[str, ...]] = []
+
+    def read(self, messages, words, source, max_tokens, starts=1, choices=()):  # type: ignore[no-untyped-def]
+        from rag.models.copying import Decoded
+
+        self.offered.append(tuple(choices))
+        return {words[0]: 0.1}, Decoded(choices[0] if choices else "Douai", (-0.1,))
+
+    def opening(self, messages, words):  # type: ignore[no-untyped-def]
+        return {w: 0.1 for w in words}
+
+    def limit(self, max_tokens: int) -> dict[str, int]:
+        return {"max_tokens": max_tokens}
+
+    @property
+    def last_stats(self) -> dict[str, float]:
+        return {}
+
+
+def test_a_question_asking_for_an_amount_is_answered_with_one_of_the_evidence_s_amounts(settings: Settings) -> None:
+    settings = settings.model_copy(update={"min_dense_score": 0.0, "reader_kinds": True})
+    store = ChunkStore(settings, HashEmbeddings())
+    ingest(settings, store)
+    reader = _ChoosingReader()
+    pipeline = ExtractingPipeline(settings, HybridRetriever(settings, store), scripted("x"), reader=reader)
+    answer = pipeline.ask("Quanti milioni di euro sono stati investiti nello stabilimento di Douai?")
+    offered = reader.offered[-1]
+    assert offered and all(any(ch.isdigit() for ch in c) or c.split()[0].casefold() in NUMBER_WORDS for c in offered)
+    assert answer.signals["kind"] == "number" and answer.signals["choices"] == len(offered)
+    assert answer.outcome == ANSWER and answer.span == offered[0]
+    assert any(offered[0] in (c.sentence or "") for c in answer.citations)
+    # off, the same question is copied freely: nothing is offered
+    plain = ExtractingPipeline(
+        settings.model_copy(update={"reader_kinds": False}),
+        HybridRetriever(settings, store),
+        scripted("x"),
+        reader=reader,
+    )
+    plain.ask("Quanti milioni di euro sono stati investiti nello stabilimento di Douai?")
+    assert reader.offered[-1] == ()

@@ -33,6 +33,7 @@ from ..verify import adds_information
 from . import formats
 from .decision import ABSTAIN, ANSWER, EVIDENCE, Decision, ReaderPolicy, ReadSignals, decide
 from .evidence import SHOWN, Evidence, copy_source, gather, locate
+from .kinds import ANY, choices_for, expected_kind, spans_of
 from .rewrite import standalone_question
 from .trace import Response, Trace, abstention, checked_question, elapsed_ms
 
@@ -50,6 +51,8 @@ class _State:
     hits: list[Hit] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     not_found: float | None = None
+    kind: str = ANY
+    choices: list[str] = field(default_factory=list)
     decoded: Decoded = field(default_factory=lambda: Decoded(""))
     span: str = ""
     support: Evidence | None = None
@@ -142,13 +145,25 @@ class ExtractingPipeline:
 
     def _gather(self, state: _State) -> None:
         with state.trace.step("gather"):
-            state.evidence = gather(state.hits, self.settings.reader_sentences)
+            wanted = None
+            if self.settings.reader_kinds:
+                state.kind = expected_kind(state.standalone)
+                if state.kind != ANY:
+                    wanted = lambda sentence: bool(spans_of(state.kind, state.standalone, sentence))  # noqa: E731
+            state.evidence = gather(state.hits, self.settings.reader_sentences, wanted)
 
     def _read(self, state: _State) -> None:
         with state.trace.step("read"):
+            state.choices = choices_for(state.kind, state.standalone, state.evidence)
+            starts = self.settings.reader_choice_starts if state.choices else self.settings.reader_starts
             messages = formats.extract_prompt(state.standalone, state.language, state.evidence)
             opening, state.decoded = self.reader.read(
-                messages, [NOT_FOUND], copy_source(state.evidence), formats.SPAN_MAX_TOKENS, self.settings.reader_starts
+                messages,
+                [NOT_FOUND],
+                copy_source(state.evidence),
+                formats.SPAN_MAX_TOKENS,
+                starts,
+                choices=state.choices,
             )
             state.trace.record_stats(self.reader.last_stats)
         state.not_found = opening.get(NOT_FOUND) if opening is not None else None
@@ -185,6 +200,8 @@ class ExtractingPipeline:
                 located=support is not None,
                 adds=bool(state.span) and adds_information(state.span, state.standalone),
                 premise=premise,
+                kind=state.kind,
+                choices=len(state.choices),
             )
             state.decision = decide(state.signals, self.policy)
         if state.decision.reason:

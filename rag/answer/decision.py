@@ -33,6 +33,8 @@ class ReadSignals:
     located: bool  # the span is in an evidence sentence (always, where the backend copied)
     adds: bool  # the span says something the question does not already hold
     premise: Signals | None = None  # the question's premise against the cited sentence and the passages
+    kind: str = "any"  # the kind of answer the question asks for (rag/answer/kinds.py)
+    choices: int = 0  # the evidence's spans of that kind the model chose among (0: it copied freely)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

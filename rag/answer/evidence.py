@@ -7,7 +7,8 @@ check uses (rag/models/copying.py), so the cited sentence is the one the span wa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from ..chunking import sentence_spans
 from ..keyword import analyze
@@ -35,10 +36,12 @@ class Evidence:
         return Citation.of(self.number, self.hit.chunk, self.sentence)
 
 
-def gather(hits: list[Hit], count: int) -> list[Evidence]:
+def gather(hits: list[Hit], count: int, wanted: Callable[[str], bool] | None = None) -> list[Evidence]:
     """The `count` sentences most similar to the question across `hits`, best first, each taken once.
 
-    Passages without per-sentence scores give their best sentence at the passage's rank.
+    Passages without per-sentence scores give their best sentence at the passage's rank. With `wanted`
+    (a sentence holds the kind of answer the question asks for, rag/answer/kinds.py), when none of those
+    does, the last is given up for the closest sentence of the passages that does.
     Example (count=2; hit 1 scores .9 .1, hit 2 scores .2 .8): [hit 1 s1 (.9), hit 2 s2 (.8)]
     """
     candidates: list[tuple[float, int, int, Hit, str]] = []
@@ -60,6 +63,11 @@ def gather(hits: list[Hit], count: int) -> list[Evidence]:
         if text and text not in seen:
             seen.add(text)
             chosen.append(Evidence(len(chosen) + 1, hit, text, score))
+    if wanted is None or not chosen or any(wanted(e.sentence) for e in chosen):
+        return chosen
+    for score, _, _, hit, text in candidates:
+        if text not in seen and wanted(text):
+            return [*chosen[:-1], replace(chosen[-1], hit=hit, sentence=text, score=score)]
     return chosen
 
 

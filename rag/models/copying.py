@@ -73,31 +73,60 @@ def copies(candidate: str, folded_source: str, whole: bool = False) -> bool:
 END = -1  # the move that ends the reply
 
 
+@dataclass(frozen=True)
+class Rule:
+    """What a constrained reply may be: `grows(text)` while it is being written, `ends(text)` where it may stop."""
+
+    grows: Callable[[str], bool]
+    ends: Callable[[str], bool]
+
+
+def copy_rule(source: str) -> Rule:
+    """A stretch of `source`, starting and ending at word boundaries."""
+    folded = fold(source)
+    return Rule(lambda text: copies(text, folded), lambda text: copies(text, folded, whole=True))
+
+
+def choice_rule(choices: Sequence[str]) -> Rule:
+    """Exactly one of `choices`, written as they are (spaces collapsed): a model held to a choice it does
+    not favour would otherwise slip into letters the fold forgives ("Natàle" for "Natale").
+
+    Example (choices "9 dicembre 2025", "2028"): " 9 dic" grows; "2028" ends; "2027" and "9 Dicembre" neither.
+    """
+    written = {" ".join(c.split()) for c in choices if c.strip()}
+
+    def grows(text: str) -> bool:
+        wanted = " ".join(text.split()) + (" " if text.endswith((" ", "\n")) and text.strip() else "")
+        return any(c.startswith(wanted) for c in written)
+
+    return Rule(grows, lambda text: " ".join(text.split()) in written)
+
+
 def _moves(
     candidates: Sequence[tuple[int, float]],
     piece: Callable[[int], bytes],
     end_tokens: set[int],
-    folded_source: str | None,
+    rule: Rule | None,
     raw: bytes,
     first: bool,
     not_first: str,
 ) -> list[tuple[int, float]]:
-    """The allowed next moves, best first: tokens that keep the reply a stretch of the source, and END
-    (with the probability of the end token or line break that ends it) where the reply may stop."""
+    """The allowed next moves, best first: tokens that keep the reply within the rule, and END (with the
+    probability of the end token or line break that ends it) where the reply may stop."""
     text = raw.decode("utf-8", errors="ignore")
     moves: list[tuple[int, float]] = []
     ended = False
     for token, logprob in candidates:
         grown_text = (raw + piece(token)).decode("utf-8", errors="ignore")
         if token in end_tokens or "\n" in grown_text.strip(" "):
-            may_end = folded_source is None or (text.strip() and copies(text, folded_source, whole=True))
+            may_end = rule is None or (text.strip() and rule.ends(text))
             if may_end and not ended:
                 moves.append((END, logprob))
                 ended = True
             continue
-        if folded_source is not None and first and not_first and not_first.startswith(grown_text.strip()):
+        if rule is not None and first and not_first and not_first.startswith(grown_text.strip()):
             continue
-        if folded_source is None or copies(grown_text, folded_source):
+        if rule is None or rule.grows(grown_text):
             moves.append((token, logprob))
     return moves
 
@@ -111,6 +140,7 @@ def decode(
     top: int = TOP_CANDIDATES,
     not_first: str = "",
     starts: int = 1,
+    choices: Sequence[str] = (),
 ) -> Decoded:
     """Greedy decoding over `candidates_after(tokens so far)`: the likeliest next tokens, best first, each
     with its log-probability over the whole vocabulary.
@@ -120,13 +150,15 @@ def decode(
     or when no token among the `top` best copies. A first token that could begin `not_first` (the
     not-found marker, whose probability is read as a signal) is not taken when copying. With `starts` > 1,
     each of that many best first tokens is continued greedily, and the span most likely as a whole
-    (its tokens and its end) wins. Without a source, plain greedy decoding to an end token.
+    (its tokens and its end) wins; one cut off before it could end loses to any that ended. With `choices`,
+    the reply must be one of them instead (the source aside).
+    Without either, plain greedy decoding to an end token.
     Example: source "firmata il 9 dicembre 2025", the model's favourite "NOT_FOUND" -> the best copying token.
     """
-    folded = fold(source) if source is not None else None
+    rule = choice_rule(choices) if choices else copy_rule(source) if source is not None else None
 
     def moves(tokens: list[int], raw: bytes) -> list[tuple[int, float]]:
-        return _moves(candidates_after(tokens)[:top], piece, end_tokens, folded, raw, not tokens, not_first)
+        return _moves(candidates_after(tokens)[:top], piece, end_tokens, rule, raw, not tokens, not_first)
 
     def greedy(tokens: list[int], taken: list[float], raw: bytes) -> tuple[Decoded, float]:
         while len(tokens) < max_tokens:
@@ -137,9 +169,9 @@ def decode(
             if token == END:
                 return Decoded(raw.decode("utf-8", errors="ignore").strip(), tuple(taken)), logprob
             tokens, taken, raw = [*tokens, token], [*taken, logprob], raw + piece(token)
-        return Decoded(raw.decode("utf-8", errors="ignore").strip(), tuple(taken)), 0.0
+        return Decoded(raw.decode("utf-8", errors="ignore").strip(), tuple(taken)), -math.inf  # never ended
 
-    if starts <= 1 or source is None:
+    if starts <= 1 or rule is None:
         return greedy([], [], b"")[0]
     tried = []
     for token, logprob in [m for m in moves([], b"") if m[0] != END][:starts]:

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -205,10 +205,17 @@ class WorkerLlama:
         return result
 
     def read(
-        self, messages: list[Message], words: list[str], source: str | None, max_tokens: int, starts: int = 1
+        self,
+        messages: list[Message],
+        words: list[str],
+        source: str | None,
+        max_tokens: int,
+        starts: int = 1,
+        choices: Sequence[str] = (),
     ) -> tuple[dict[str, float], Decoded]:
         result: tuple[dict[str, float], Decoded] = ({}, Decoded(""))
-        for _, (opening, decoded, stats) in self._call(("read", messages, words, source, max_tokens, starts)):
+        request = ("read", messages, words, source, max_tokens, starts, tuple(choices))
+        for _, (opening, decoded, stats) in self._call(request):
             result, self.last_stats = (opening, decoded), CallStats(**stats)
         return result
 

@@ -10,7 +10,7 @@ import ctypes
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -274,17 +274,30 @@ class LocalLlama:
         )
 
     def read(
-        self, messages: list[Message], words: list[str], source: str | None, max_tokens: int, starts: int = 1
+        self,
+        messages: list[Message],
+        words: list[str],
+        source: str | None,
+        max_tokens: int,
+        starts: int = 1,
+        choices: Sequence[str] = (),
     ) -> tuple[dict[str, float], Decoded]:
         """One pass over the prompt: the log-probability that the reply opens with each word (as `opening`),
         then the reply decoded greedily, copying from `source` when one is given (rag/models/copying.py), never opening
         with the first of `words` (a marker read as a signal, not taken as a reply); with `starts` > 1, that
-        many first tokens are tried and the span likeliest as a whole is kept."""
+        many first tokens are tried and the span likeliest as a whole is kept; with `choices`, the reply is one
+        of them."""
         with self._lock:
-            return self._read(messages, words, source, max_tokens, starts)
+            return self._read(messages, words, source, max_tokens, starts, choices)
 
     def _read(
-        self, messages: list[Message], words: list[str], source: str | None, max_tokens: int, starts: int
+        self,
+        messages: list[Message],
+        words: list[str],
+        source: str | None,
+        max_tokens: int,
+        starts: int,
+        choices: Sequence[str],
     ) -> tuple[dict[str, float], Decoded]:
         import numpy as np
 
@@ -317,7 +330,9 @@ class LocalLlama:
         ends = {llama.token_eos(), *self._end_tokens()}
         marker = words[0] if words else ""
         piece = llama.detokenize
-        decoded = decode(candidates, lambda t: piece([t]), ends, source, max_tokens, not_first=marker, starts=starts)
+        decoded = decode(
+            candidates, lambda t: piece([t]), ends, source, max_tokens, not_first=marker, starts=starts, choices=choices
+        )
         self._book(len(tokens), started, len(decoded.logprobs))
         return opening, decoded
 

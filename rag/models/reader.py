@@ -10,6 +10,7 @@ Generation then reuses the evaluated prompt, so this costs about one token. Othe
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from langchain_core.messages import BaseMessage
@@ -34,11 +35,17 @@ class ModelReader(Protocol):
         ...
 
     def read(
-        self, messages: list[BaseMessage], words: list[str], source: str | None, max_tokens: int, starts: int = 1
+        self,
+        messages: list[BaseMessage],
+        words: list[str],
+        source: str | None,
+        max_tokens: int,
+        starts: int = 1,
+        choices: Sequence[str] = (),
     ) -> tuple[dict[str, float] | None, Decoded]:
-        """The opening probabilities of `words` (None: unknown) and a short reply, copied from `source` where
-        the backend can hold it to that (rag/models/copying.py), trying `starts` first tokens; other backends reply
-        freely and the caller checks."""
+        """The opening probabilities of `words` (None: unknown) and a short reply, copied from `source` (or one
+        of `choices`, when given) where the backend can hold it to that (rag/models/copying.py), trying `starts`
+        first tokens; other backends reply freely and the caller checks."""
         ...
 
     @property
@@ -64,9 +71,15 @@ class LocalReader:
         return {word: math.exp(logprob) for word, logprob in found.items()}
 
     def read(
-        self, messages: list[BaseMessage], words: list[str], source: str | None, max_tokens: int, starts: int = 1
+        self,
+        messages: list[BaseMessage],
+        words: list[str],
+        source: str | None,
+        max_tokens: int,
+        starts: int = 1,
+        choices: Sequence[str] = (),
     ) -> tuple[dict[str, float] | None, Decoded]:
-        opening, decoded = self.engine.read(as_chat_messages(messages), words, source, max_tokens, starts)
+        opening, decoded = self.engine.read(as_chat_messages(messages), words, source, max_tokens, starts, choices)
         self._stats = self.engine.last_stats.as_dict()
         return {word: math.exp(logprob) for word, logprob in opening.items()}, decoded
 
@@ -81,7 +94,13 @@ class PlainReader:
         self.chat_model = chat_model
 
     def read(
-        self, messages: list[BaseMessage], words: list[str], source: str | None, max_tokens: int, starts: int = 1
+        self,
+        messages: list[BaseMessage],
+        words: list[str],
+        source: str | None,
+        max_tokens: int,
+        starts: int = 1,
+        choices: Sequence[str] = (),
     ) -> tuple[dict[str, float] | None, Decoded]:
         reply = self.chat_model.invoke(messages)
         return None, Decoded(" ".join(str(reply.content).split()))
