@@ -152,14 +152,23 @@ def _pipeline(variant: str, qs: QuestionSet, retriever: ReplayRetriever, chat: A
     starts = 3 if name == "beam" else 1  # "beam": three first tokens, the likeliest whole span
     whole = name != "extract"  # "extract": the span as copied; "whole": widened to a whole date or number
     kinds = name == "kinds"  # "kinds": a date, amount or person chosen among the evidence's spans of that kind
+    each = name == "each"  # "each": every sentence read alone, the span from the one least likely not found
     settings = _settings(
-        qs, reader_sentences=int(count or 4), reader_starts=starts, reader_whole=whole, reader_kinds=kinds, **off
+        qs,
+        reader_sentences=int(count or 4),
+        reader_starts=starts,
+        reader_whole=whole,
+        reader_kinds=kinds,
+        reader_each=each,
+        **off,
     )
     reader = make_reader(chat)
     if name == "free":
         reader = _FreeReader(reader)  # type: ignore[assignment]
-    elif name not in ("extract", "whole", "beam", "kinds"):
-        raise SystemExit(f"unknown variant {variant!r}: compose, extract[-N], whole[-N], beam[-N], kinds[-N], free[-N]")
+    elif name not in ("extract", "whole", "beam", "kinds", "each"):
+        raise SystemExit(
+            f"unknown variant {variant!r}: compose, extract[-N], whole[-N], beam[-N], kinds[-N], each[-N], free[-N]"
+        )
     return ExtractingPipeline(settings, retriever, chat, reader=reader)  # type: ignore[arg-type]
 
 
@@ -230,6 +239,7 @@ def signals_from(data: dict[str, Any]) -> ReadSignals:
         adds=data.get("adds", False),
         kind=data.get("kind", "any"),
         choices=data.get("choices", 0),
+        not_found_each=tuple(data.get("not_found_each", ())),
         premise=None
         if premise is None
         else Signals(
@@ -273,6 +283,7 @@ def metrics(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "premise_abstention": mean([1.0 if r["correct"] else 0.0 for r in false_premise]),
         "citation_hit": mean([1.0 if r["citation_hit"] else 0.0 for r in answered]),
         "prompt_tokens_p50": p50([r["prompt_tokens"] for r in records]),
+        "evaluated_tokens_p50": p50([r.get("prefill_tokens", r["prompt_tokens"]) for r in records]),
         "p50_s": (lambda v: round(v / 1000, 1) if v is not None else None)(p50([r["total_ms"] for r in records])),
         "n": len(records),
     }
@@ -308,7 +319,8 @@ def choose(records: Sequence[dict[str, Any]]) -> ReaderPolicy:
 def table(out: Path, print_: Callable[[str], None] = print) -> None:
     runs = sorted((out / "runs").glob("*.json"))
     columns = ["accuracy", "token F1", "false abstention", "evidence holds the answer (of the rest)",
-               "false-premise abstention", "citation hit", "prompt tokens p50", "p50 s", "n"]  # fmt: skip
+               "false-premise abstention", "citation hit", "prompt tokens p50", "evaluated p50", "p50 s",
+               "n"]  # fmt: skip
     print_("| variant | split | set | " + " | ".join(columns) + " |")
     print_("|" + "---|" * (len(columns) + 3))
     dev: dict[str, list[dict[str, Any]]] = {}

@@ -144,3 +144,30 @@ def test_a_question_asking_for_an_amount_is_answered_with_one_of_the_evidence_s_
     )
     plain.ask("Quanti milioni di euro sono stati investiti nello stabilimento di Douai?")
     assert reader.offered[-1] == ()
+
+
+class _SentenceReader(_ChoosingReader):
+    """Leans away from "not found" only for a sentence holding the year 2028, and then copies it."""
+
+    def read(self, messages, words, source, max_tokens, starts=1, choices=()):  # type: ignore[no-untyped-def]
+        from rag.models.copying import Decoded
+
+        self.offered.append((str(messages[-1].content),))
+        if "2028" in (source or ""):
+            return {words[0]: 0.05}, Decoded("2028", (-0.1,))
+        return {words[0]: 0.9}, Decoded((source or "x").split()[0], (-0.1,))
+
+
+def test_each_sentence_read_alone_the_span_comes_from_the_one_least_likely_not_found(settings: Settings) -> None:
+    settings = settings.model_copy(update={"min_dense_score": 0.0, "reader_each": True, "reader_sentences": 4})
+    store = ChunkStore(settings, HashEmbeddings())
+    ingest(settings, store)
+    reader = _SentenceReader()
+    pipeline = ExtractingPipeline(settings, HybridRetriever(settings, store), scripted("x"), reader=reader)
+    answer = pipeline.ask("Quando arriveranno i nuovi modelli elettrici Ford?")
+    shown = [s for (s,) in reader.offered]
+    assert len(shown) == 4 and all(s.count("[1] ") == 1 and "[2]" not in s for s in shown)
+    each = answer.signals["not_found_each"]
+    assert len(each) == 4 and answer.not_found_probability == min(each) == 0.05
+    assert answer.outcome == ANSWER and answer.span == "2028"
+    assert "2028" in (answer.citations[0].sentence or "")

@@ -53,6 +53,8 @@ class _State:
     not_found: float | None = None
     kind: str = ANY
     choices: list[str] = field(default_factory=list)
+    not_found_each: list[float] = field(default_factory=list)
+    chosen: Evidence | None = None  # the sentence the span was read from, when each was read alone
     decoded: Decoded = field(default_factory=lambda: Decoded(""))
     span: str = ""
     support: Evidence | None = None
@@ -155,23 +157,38 @@ class ExtractingPipeline:
     def _read(self, state: _State) -> None:
         with state.trace.step("read"):
             state.choices = choices_for(state.kind, state.standalone, state.evidence)
-            starts = self.settings.reader_choice_starts if state.choices else self.settings.reader_starts
-            messages = formats.extract_prompt(state.standalone, state.language, state.evidence)
-            opening, state.decoded = self.reader.read(
-                messages,
-                [NOT_FOUND],
-                copy_source(state.evidence),
-                formats.SPAN_MAX_TOKENS,
-                starts,
-                choices=state.choices,
-            )
-            state.trace.record_stats(self.reader.last_stats)
-        state.not_found = opening.get(NOT_FOUND) if opening is not None else None
+            if self.settings.reader_each and len(state.evidence) > 1 and not state.choices:
+                self._read_each(state)
+            else:
+                state.not_found, state.decoded = self._read_from(state, state.evidence)
         state.span = formats.clean_span(state.decoded.text)
+
+    def _read_from(self, state: _State, evidence: list[Evidence]) -> tuple[float | None, Decoded]:
+        """One reading of these sentences: the not-found probability and the span the model proposes."""
+        starts = self.settings.reader_choice_starts if state.choices else self.settings.reader_starts
+        messages = formats.extract_prompt(state.standalone, state.language, evidence)
+        opening, decoded = self.reader.read(
+            messages, [NOT_FOUND], copy_source(evidence), formats.SPAN_MAX_TOKENS, starts, choices=state.choices
+        )
+        state.trace.record_stats(self.reader.last_stats)
+        return (opening.get(NOT_FOUND) if opening is not None else None), decoded
+
+    def _read_each(self, state: _State) -> None:
+        """Each sentence read alone (the system prompt stays evaluated): the span is taken from the one the
+        model is least inclined to call not found, and that probability is the decision's."""
+        readings = [(self._read_from(state, [replace(e, number=1)]), e) for e in state.evidence]
+        state.not_found_each = [nf for (nf, _), _ in readings if nf is not None]
+        (state.not_found, state.decoded), best = min(
+            readings, key=lambda r: (r[0][0] if r[0][0] is not None else 1.0, r[1].number)
+        )
+        state.chosen = best
 
     def _locate(self, state: _State) -> None:
         with state.trace.step("locate"):
-            state.support = locate(state.span, state.evidence) if state.span else None
+            state.support = None
+            if state.span:
+                state.support = locate(state.span, [state.chosen]) if state.chosen else None
+                state.support = state.support or locate(state.span, state.evidence)
             if state.support is not None and self.settings.reader_whole:
                 state.span = whole_expression(state.span, state.support.sentence)
         state.short = state.span
@@ -202,6 +219,7 @@ class ExtractingPipeline:
                 premise=premise,
                 kind=state.kind,
                 choices=len(state.choices),
+                not_found_each=tuple(state.not_found_each),
             )
             state.decision = decide(state.signals, self.policy)
         if state.decision.reason:

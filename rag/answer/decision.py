@@ -35,6 +35,7 @@ class ReadSignals:
     premise: Signals | None = None  # the question's premise against the cited sentence and the passages
     kind: str = "any"  # the kind of answer the question asks for (rag/answer/kinds.py)
     choices: int = 0  # the evidence's spans of that kind the model chose among (0: it copied freely)
+    not_found_each: tuple[float, ...] = ()  # each sentence read alone: its not-found probability
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
