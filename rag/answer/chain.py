@@ -1,8 +1,9 @@
 """The extracting reader, as named steps over one small state: guard -> rewrite -> retrieve -> gather
 (the closest sentences, shown at once) -> read (one pass: the not-found probability, then a span copied
-from the sentences) -> locate (the sentence it came from; a part of a date or scaled number is widened to
-the whole) -> translate (an English question over an Italian span) -> decide (rag/answer/decision.py) ->
-the Answer, built in one place.
+from the sentences; measured options: a choice among the evidence's dates, amounts or names when the
+question asks for one, rag/answer/kinds.py, or each sentence read alone) -> locate (the sentence it came
+from; a part of a date or scaled number is widened to the whole) -> translate (an English question over
+an Italian span) -> decide (rag/answer/decision.py) -> the Answer, built in one place.
 
 The model proposes; it never decides. `stream()` returns a `Response` whose first text is the evidence
 placeholder, replaced by the final Answer once the model has read.
@@ -147,11 +148,14 @@ class ExtractingPipeline:
 
     def _gather(self, state: _State) -> None:
         with state.trace.step("gather"):
-            wanted = None
             if self.settings.reader_kinds:
                 state.kind = expected_kind(state.standalone)
-                if state.kind != ANY:
-                    wanted = lambda sentence: bool(spans_of(state.kind, state.standalone, sentence))  # noqa: E731
+            kind, question = state.kind, state.standalone
+
+            def holds_kind(sentence: str) -> bool:
+                return bool(spans_of(kind, question, sentence))
+
+            wanted = holds_kind if kind != ANY else None
             state.evidence = gather(state.hits, self.settings.reader_sentences, wanted)
 
     def _read(self, state: _State) -> None:
