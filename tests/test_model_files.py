@@ -56,6 +56,19 @@ def test_hash_mismatch_is_a_clear_error_and_leaves_nothing(tmp_path: Path, monke
     assert list((tmp_path / "cache" / "models").iterdir()) == []
 
 
+def test_a_killed_run_s_staging_file_is_removed_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "parts").mkdir()
+    chunks = [b"AAAA", b"BB", b"C" * 10]
+    parts = _fake_parts(tmp_path / "parts", chunks)
+    models = tmp_path / "cache" / "models"
+    models.mkdir(parents=True)
+    killed = models / f".tiny.gguf.{2**22 + 1}.7.tmp"  # a pid above Linux's pid_max: its process is gone
+    killed.write_bytes(b"AAAAB")
+    monkeypatch.setattr(model_files, "part_files", lambda _m: parts)
+    target = ensure_model(_spec(b"".join(chunks)), tmp_path / "cache")
+    assert target.exists() and not killed.exists()
+
+
 def test_missing_part_package_names_the_fix() -> None:
     spec = PackagedModel("nothing", "n.gguf", "no-such-model-part", 2, "1.0", 1, "0" * 64)
     with pytest.raises(ModelUnavailable, match="no-such-model-part1 is not installed.*make setup"):

@@ -30,7 +30,15 @@ from langchain_core.embeddings import Embeddings
 
 from ..errors import ModelUnavailable
 from .embedder_files import EMBEDDINGGEMMA_300M, check_embedder
-from .packaged import file_sizes, move_into_place, read_record, sha256_of, staging_path, write_record
+from .packaged import (
+    file_sizes,
+    move_into_place,
+    read_record,
+    remove_leftovers,
+    sha256_of,
+    staging_path,
+    write_record,
+)
 
 RUNTIMES = ("onnx", "onnx-int8")
 GRAPH = "model.onnx"
@@ -80,6 +88,8 @@ def export_onnx(cache_dir: Path, runtime: str, log: Callable[[str], None] = prin
     if is_exported(target):
         return target
     source = check_embedder(cache_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(target)
     work = staging_path(target)
     shutil.rmtree(work, ignore_errors=True)
     staged = work / "export"

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..errors import ModelUnavailable
-from .packaged import copy_hashing, read_record, sha256_of, staging_path, unchanged, write_record
+from .packaged import copy_hashing, read_record, remove_leftovers, sha256_of, staging_path, unchanged, write_record
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ def ensure_model(model: PackagedModel, cache_dir: Path) -> Path:
     if target.is_file() and target.stat().st_size == model.size and sha256_of(target) == model.sha256:
         _write_record(target, model)
         return target
+    remove_leftovers(target)  # a run killed while joining leaves its 1 GB staging file
     parts = part_files(model)
     tmp = staging_path(target)
     digest = hashlib.sha256()

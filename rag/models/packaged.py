@@ -87,12 +87,16 @@ def move_into_place(staged: Path, target: Path, aside: Path) -> None:
 
 
 def remove_leftovers(target: Path) -> None:
-    """Remove the staging folders of earlier runs that were killed (their process is gone); they can hold 2 GB."""
+    """Remove the staging files or folders of earlier runs that were killed (their process is gone); they can
+    hold 2 GB."""
     pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.\d+\.tmp$")
     for path in target.parent.iterdir():
         match = pattern.match(path.name)
         if match and not _process_alive(int(match.group(1))):
-            shutil.rmtree(path, ignore_errors=True)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _process_alive(pid: int) -> bool:
