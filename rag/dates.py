@@ -26,12 +26,13 @@ def long_date(iso: str, language: str) -> str:
     return f"{day.day} {months[day.month - 1]} {day.year}"
 
 
-_MONTH = "|".join(sorted({m.lower() for names in MONTHS.values() for m in names}, key=len, reverse=True))
+# every month name of both languages, as a regex alternation (longest first)
+MONTH_WORDS = "|".join(sorted({m.lower() for names in MONTHS.values() for m in names}, key=len, reverse=True))
 _SCALE = r"(?:milioni|milione|miliardi|miliardo|mila|million|millions|billion|billions|thousand)"
 # a day, month and year ("1 giugno 1953", "June 1, 1953", "inizio del 2028" stays a year), or a number with
 # its scale word ("550 milioni"), as an answer should give them whole
 _EXPRESSIONS = re.compile(
-    rf"\b(?:\d{{1,2}}(?:º|°)?\s+(?:{_MONTH})(?:\s+\d{{4}})?|(?:{_MONTH})\s+\d{{1,2}}(?:,\s*\d{{4}})?|(?:{_MONTH})\s+\d{{4}}"
+    rf"\b(?:\d{{1,2}}(?:º|°)?\s+(?:{MONTH_WORDS})(?:\s+\d{{4}})?|(?:{MONTH_WORDS})\s+\d{{1,2}}(?:,\s*\d{{4}})?|(?:{MONTH_WORDS})\s+\d{{4}}"
     rf"|\d+(?:[.,]\d+)*\s+{_SCALE}(?:\s+di)?(?:\s+(?:euro|dollari|dollars|euros))?)\b",
     re.IGNORECASE,
 )

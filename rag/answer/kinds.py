@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..dates import MONTHS
+from ..dates import MONTH_WORDS
 from ..keyword import STOPWORDS as _BY_LANGUAGE
 from ..models.copying import fold
 from ..numbers import NUMBER_WORDS, SCALES
@@ -34,11 +34,10 @@ _ASKS = (
 )  # fmt: skip
 _ASK = re.compile("|".join(rf"(?P<{kind}{i}>\b(?:{words})\b)" for i, (kind, words) in enumerate(_ASKS)), re.I)
 
-_MONTH = "|".join(sorted({m.lower() for names in MONTHS.values() for m in names}, key=len, reverse=True))
+_M, _YEAR = MONTH_WORDS, r"(?:1\d{3}|20\d{2})"
 _DATES = re.compile(
-    rf"\b(?:\d{{1,2}}(?:º|°)?\s+(?:{_MONTH})(?:\s+(?:1\d{{3}}|20\d{{2}}))?"
-    rf"|(?:{_MONTH})\s+\d{{1,2}}(?:,\s*(?:1\d{{3}}|20\d{{2}}))?|(?:{_MONTH})\s+(?:del\s+|of\s+)?(?:1\d{{3}}|20\d{{2}})"
-    rf"|(?:1\d{{3}}|20\d{{2}})|ieri|oggi|domani|yesterday|today|tomorrow)\b",
+    rf"\b(?:\d{{1,2}}(?:º|°)?\s+(?:{_M})(?:\s+{_YEAR})?|(?:{_M})\s+\d{{1,2}}(?:,\s*{_YEAR})?"
+    rf"|(?:{_M})\s+(?:del\s+|of\s+)?{_YEAR}|{_YEAR}|ieri|oggi|domani|yesterday|today|tomorrow)\b",
     re.IGNORECASE,
 )
 _SCALE = "|".join(sorted(SCALES, key=len, reverse=True))
