@@ -138,9 +138,9 @@ class Settings(BaseSettings):
     # (rag/answer/kinds.py), the model choosing among them; its `reader_choice_starts` likeliest first tokens
     # are tried. Off: measured no better on the development questions (evals/results/reader/table.md)
     reader_kinds: bool = False
+    reader_choice_starts: PositiveInt = 4
     # each evidence sentence read alone, the span taken from the one least likely "not found" (rag/answer/chain.py)
     reader_each: bool = False
-    reader_choice_starts: PositiveInt = 4
     # the extracting reader's decision (rag/answer/decision.py), chosen by evals/tune_reader.py on development
     # records: no answer above this not-found probability (1: never), below this mean span log-probability
     # (-100: never); then evidence only when the best sentence is at least this close, else abstain.
