@@ -70,16 +70,16 @@ def signals_for(
 ) -> Signals:
     """The signals of an answer to `question` citing `cited` (passage, sentence) among the retrieved `passages`.
 
-    Names are looked for in the passages written in the question's language only: across languages a
-    name is often translated ("Catholics" / "cattolici", "EVs" / "veicoli elettrici"), and its absence
-    means nothing.
+    A name's absence counts only when a passage is written in the question's language: across languages
+    a name is often translated ("Catholics" / "cattolici", "EVs" / "veicoli elettrici"), and its absence
+    from them means nothing. Its presence counts in any language: an Italian question about "Lettere sul
+    Lago" is answered from the English article that names the festival, among Italian ones that do not.
     """
     premise = premise_of(question)
     language = detect_language(question)
     cited_text = "\n".join(f"{chunk.header()}\n{sentence}" for chunk, sentence in cited)
-    same = [chunk for chunk in passages if chunk.language == language]
-    passages_text = "\n".join(f"{chunk.header()}\n{chunk.text}" for chunk in same)
-    if not same:  # nothing to look in: no name counts as missing
+    passages_text = "\n".join(f"{chunk.header()}\n{chunk.text}" for chunk in passages)
+    if not any(chunk.language == language for chunk in passages):  # nowhere to miss a name: none is missing
         premise = replace(premise, names=())
     return Signals(not_found, top_sentence, check(premise, cited_text), check(premise, passages_text))
 

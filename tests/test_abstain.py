@@ -42,3 +42,15 @@ def test_the_model_probability_and_the_retrieval_score_thresholds() -> None:
     assert withhold(unknown, Policy(max_not_found=0.0)) == ""
     far = signals_for("Chi coniò il nome?", None, 0.2, [LAVOISIER], cited)
     assert "0.20" in withhold(far, Policy(min_top_sentence=0.3))
+
+
+def test_a_name_counts_as_stated_in_a_passage_of_another_language() -> None:
+    festival = Chunk("c2", "a2", "Lettere sul Lago draws 26,000 visitors", "2025-05-26", "en", "unknown",
+                     "The second Lettere sul Lago festival ended with 26,000 visitors.", 0, 60, 0)  # fmt: skip
+    tram = _chunk("La tranvia T1 ha registrato 9.400 passeggeri al giorno.", title="Tranvia T1")
+    question = "Quante presenze ha registrato Lettere sul Lago l'anno scorso?"
+    cited = [(festival, festival.text)]
+    assert withhold(signals_for(question, 0.1, 0.6, [tram, festival], cited), Policy(names_in_passages=True)) == ""
+    # absent from every passage, with one in the question's language: missing, as before
+    elsewhere = signals_for("Quante presenze ha registrato Lettere sul Lago?", 0.1, 0.6, [tram, LAVOISIER], cited)
+    assert "Lettere" in withhold(elsewhere, Policy(names_in_passages=True))
