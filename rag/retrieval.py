@@ -24,8 +24,11 @@ from .store import ChunkStore
 from .types import Chunk, Hit, Scope
 
 QUERY_LANGUAGES = ("it", "en")
-# a scope admitting up to this many sentences is searched among their ids (see _within), a wider one by `where`
-SCOPE_IDS_LIMIT = 20_000
+# a scope admitting at least this share of the chunks is searched unscoped, deeper, and filtered (see _reach);
+# a narrower one among the ids it admits, up to this many sentences; a wider one still by Chroma's `where`
+WIDE_SCOPE = 0.5
+WIDE_DEPTH = 2  # how much deeper a wide scope's unscoped search goes: at half the chunks, twice as deep
+SCOPE_IDS_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,17 @@ class HybridRetriever:
         self, question: str, vector: list[float], side: _KeywordSide, k: int, scope: Scope | None = None
     ) -> Candidates:
         depth = max(self.settings.candidates, k)
-        within = _within(side, scope) if scope else None
-        chunk_ids, sentence_ids = within if within else (None, None)
-        dense = {c.id: s for c, s in self.store.dense_search(vector, depth, scope, chunk_ids) if c.id in side.chunks}
+        reach = _reach(side, scope) if scope else _Reach()
+        if reach.admitted is not None:  # a wide scope: unscoped, deeper, keeping what it admits
+            admitted = reach.admitted
+            dense_hits = [(c, s) for c, s in self.store.dense_search(vector, WIDE_DEPTH * depth) if c.id in admitted]
+            matches = [m for m in self.store.sentence_search(vector, WIDE_DEPTH * 4 * depth) if m.chunk_id in admitted]
+        else:
+            dense_hits = self.store.dense_search(vector, depth, scope, reach.chunk_ids)
+            matches = self.store.sentence_search(vector, 4 * depth, scope, reach.sentence_ids)
+        dense = {c.id: s for c, s in dense_hits[:depth] if c.id in side.chunks}
         sentence: dict[str, float] = {}
-        for match in self.store.sentence_search(vector, 4 * depth, scope, sentence_ids):
+        for match in matches[: 4 * depth]:
             if match.chunk_id in side.chunks:
                 sentence.setdefault(match.chunk_id, match.score)  # best first
         keyword = {c.id: s for c, s in _keyword_top(side, question, depth, scope)}
@@ -143,18 +152,35 @@ def _admitted(side: _KeywordSide, scope: Scope) -> np.ndarray:
     return allowed
 
 
-def _within(side: _KeywordSide, scope: Scope) -> tuple[list[str], list[str]] | None:
-    """The chunk and sentence ids a scope admits, for Chroma to search among (None: too many, its `where`
-    filters instead). At 10,000 chunks one month's search among ids took 5 ms for the chunks and 12 ms for the
-    sentences, against 86 and 105 ms filtered by `where` on `day`, with the same hits."""
-    chunk_ids = [side.ids[i] for i in np.flatnonzero(_admitted(side, scope))]
+@dataclass(frozen=True)
+class _Reach:
+    """How a scope is searched: among `chunk_ids` and `sentence_ids`, unscoped and filtered to `admitted` (a
+    wide scope), or, with neither, by Chroma's `where` (or unscoped, without a scope)."""
+
+    chunk_ids: list[str] | None = None
+    sentence_ids: list[str] | None = None
+    admitted: frozenset[str] | None = None
+
+
+def _reach(side: _KeywordSide, scope: Scope) -> _Reach:
+    """How to search a scope, known from the in-memory view of the index.
+
+    Measured on a store of 100,000 chunks and 598,824 sentences (AMD EPYC Zen 4, 2 cores): one month (4,340
+    chunks, 26,040 sentences) cost 1.3-2.2 s filtered by `where` on `day`, against 70-95 ms among its ids,
+    with the same hits; among 150,000 sentence ids 0.3-0.5 s, among 300,000 0.6-0.7 s. A scope admitting half
+    the chunks or more is cheaper searched unscoped twice as deep and filtered (200 sentences: 45 ms, 400: ~100).
+    """
+    admitted = np.flatnonzero(_admitted(side, scope))
+    chunk_ids = [side.ids[i] for i in admitted]
+    if side.ids and len(chunk_ids) >= WIDE_SCOPE * len(side.ids):
+        return _Reach(admitted=frozenset(chunk_ids))
     counts = side.sentence_counts
     for cid in chunk_ids:
         if cid not in counts:
             counts[cid] = len(split_sentences(side.chunks[cid].text))  # the store's sentence ids are <chunk>:<n>
     if sum(counts[cid] for cid in chunk_ids) > SCOPE_IDS_LIMIT:
-        return None
-    return chunk_ids, [f"{cid}:{n}" for cid in chunk_ids for n in range(counts[cid])]
+        return _Reach()
+    return _Reach(chunk_ids, [f"{cid}:{n}" for cid in chunk_ids for n in range(counts[cid])])
 
 
 def _lang(language: str) -> str:

@@ -116,6 +116,7 @@ class TestStoreContract:
         ingest(store_settings, store)
         retriever = HybridRetriever(store_settings, store)
         september = Scope(20250901, 20250930)
+        monkeypatch.setattr(rag.retrieval, "WIDE_SCOPE", 2.0)  # one article of two: never wide here
         among_ids = [h.chunk.id for h in retriever.search("Renault e Nissan a Douai", scope=september)]
         monkeypatch.setattr(rag.retrieval, "SCOPE_IDS_LIMIT", 0)
         by_where = [h.chunk.id for h in retriever.search("Renault e Nissan a Douai", scope=september)]

@@ -80,11 +80,19 @@ def test_the_keyword_side_admits_what_a_scope_admits() -> None:
 def test_a_scope_searched_among_ids_finds_what_its_where_filter_finds(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a narrow scope goes to Chroma as the ids it admits, a wide one as `where` on `day`: the same hits
+    # a scope goes to Chroma as the ids it admits, as `where` on `day` past the ids limit, or, admitting
+    # most chunks, as a deeper unscoped search filtered here: the same hits all three ways
     retriever = _retriever(settings)
     questions = ["Quanto è stato l'investimento a Douai?", "Who leads Renault Group?", "Ford e Renault"]
     scopes = [Scope(20250901, 20250930), Scope(20251201, 20251231), Scope(20240101, 20241231)]
-    among_ids = [[h.chunk.id for h in retriever.search(q, scope=s)] for q in questions for s in scopes]
+
+    def searched() -> list[list[str]]:
+        return [[h.chunk.id for h in retriever.search(q, scope=s)] for q in questions for s in scopes]
+
+    monkeypatch.setattr(rag.retrieval, "WIDE_SCOPE", 0.0)
+    filtered = searched()
+    monkeypatch.setattr(rag.retrieval, "WIDE_SCOPE", 2.0)  # never wide
+    among_ids = searched()
     monkeypatch.setattr(rag.retrieval, "SCOPE_IDS_LIMIT", 0)
-    by_where = [[h.chunk.id for h in retriever.search(q, scope=s)] for q in questions for s in scopes]
-    assert among_ids == by_where and any(among_ids) and not all(among_ids)  # the 2024 scope admits nothing
+    by_where = searched()
+    assert among_ids == by_where == filtered and any(among_ids) and not all(among_ids)  # 2024 admits nothing
