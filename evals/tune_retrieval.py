@@ -31,6 +31,7 @@ from typing import Any
 from rag.fusion import Candidates, Fusion, ranked
 from rag.ingest import ingest
 from rag.models.embeddings import make_embeddings
+from rag.models.matryoshka import FULL_DIMS
 from rag.service import build_service
 from rag.settings import Settings
 
@@ -84,10 +85,12 @@ class Gathered:
 
 
 def work_key(settings: Settings) -> str:
-    """The indexes' and reports' key: what changes the vectors (the embedder, int8 among its runtimes) and chunks."""
+    """The indexes' and reports' key: what changes the vectors (the embedder, int8 among its runtimes, a width
+    below 768) and chunks."""
     runtime = "-onnx-int8" if settings.embedder_runtime == "onnx-int8" else ""  # the others give the same vectors
+    width = f"-{settings.embedder_dims}d" if settings.embedder_dims != FULL_DIMS else ""
     embedder = settings.embedder.replace(":", "_").replace("/", "_")
-    return f"{embedder}{runtime}-c{settings.chunk_size}-o{settings.chunk_overlap}"
+    return f"{embedder}{runtime}{width}-c{settings.chunk_size}-o{settings.chunk_overlap}"
 
 
 def gather(
@@ -229,7 +232,9 @@ def tune(
     tried.sort(key=lambda fr: -objective(fr[1]))
     best = {rule: next(fr for fr in tried if fr[0].rule == rule) for rule in ("rrf", "score")}
     return {
-        "embedder": settings.embedder + (" on ONNX Runtime int8" if settings.embedder_runtime == "onnx-int8" else ""),
+        "embedder": settings.embedder
+        + (" on ONNX Runtime int8" if settings.embedder_runtime == "onnx-int8" else "")
+        + (f", {settings.embedder_dims} dimensions" if settings.embedder_dims != FULL_DIMS else ""),
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "candidates": settings.candidates,

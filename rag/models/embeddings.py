@@ -15,10 +15,11 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ..errors import ModelUnavailable
-from ..settings import E5_NAMES, GEMMA_NAMES, Settings
+from ..settings import E5_NAMES, GEMMA_NAMES, Settings, gemma_vectors
 from .embedder_files import EMBEDDINGGEMMA_300M, check_embedder
 from .embedder_onnx import OnnxGemmaEmbeddings, check_onnx
 from .embedder_openai import OpenAIEmbeddings
+from .matryoshka import FULL_DIMS, ShortEmbeddings
 from .runtime import CpuInfo, cpu_info
 
 
@@ -157,15 +158,17 @@ def gemma_dtype(setting: str, cpu: CpuInfo) -> str:
 
 
 def gemma_runtime(setting: str, cpu: CpuInfo) -> str:
-    """torch where the CPU computes bfloat16 natively, else ONNX Runtime in float32 (see rag/models/embedder_onnx.py).
+    """torch where the CPU has AMX (bfloat16 tiles), else ONNX Runtime in float32 (see rag/models/embedder_onnx.py).
 
-    Measured on one AMD EPYC (Zen 4, AVX-512 BF16), documents per second against torch float32: torch
-    bfloat16 1.63x, ONNX float32 1.54x, ONNX int8 3.4x (evals/results/embedder_runtimes.md).
-    Example: ("auto", a Xeon with amx_bf16) -> "torch"; ("auto", an AVX2 EPYC) -> "onnx".
+    ONNX float32 gives torch float32's vectors (cosine 1.0000). On an AMD EPYC Zen 4 (AVX-512 BF16, no AMX),
+    in one run: it embedded documents at 2,116 characters/s against torch bfloat16's 1,901 (ranges
+    overlapping), and a process holding it stayed at 794 MB against 1,385 MB for torch bfloat16, whose
+    loading peaked at 2.2 GB (evals/results/bench_ingest.md). Example: ("auto", a Xeon with amx_bf16) ->
+    "torch"; ("auto", an EPYC with or without AVX-512 BF16) -> "onnx".
     """
     if setting != "auto":
         return setting
-    return "torch" if gemma_dtype("auto", cpu) == "bfloat16" else "onnx"
+    return "torch" if "amx_bf16" in cpu.features else "onnx"
 
 
 def is_gemma(settings: Settings) -> bool:
@@ -178,7 +181,20 @@ def embedder_name(embeddings: Embeddings) -> str:
 
 def make_embeddings(settings: Settings) -> Embeddings:
     """The embedder the settings name: "embeddinggemma", "e5", "sentence-transformers:<name or path>" or
-    "openai:<model>" (a server at RAG_EMBEDDINGS_URL)."""
+    "openai:<model>" (a server at RAG_EMBEDDINGS_URL); cut to `embedder_dims` when that is set below 768
+    (EmbeddingGemma only, local or served: rag/models/matryoshka.py)."""
+    embeddings = _full_embeddings(settings)
+    if settings.embedder_dims == FULL_DIMS:
+        return embeddings
+    if not gemma_vectors(settings.embedder):
+        raise ModelUnavailable(
+            f"RAG_EMBEDDER_DIMS={settings.embedder_dims} needs EmbeddingGemma (trained for shorter vectors), "
+            f"not '{settings.embedder}'. Unset RAG_EMBEDDER_DIMS, or use RAG_EMBEDDER=embeddinggemma."
+        )
+    return ShortEmbeddings(embeddings, settings.embedder_dims)
+
+
+def _full_embeddings(settings: Settings) -> Embeddings:
     spec = settings.embedder.strip()
     if spec in E5_NAMES:
         return E5Embeddings()

@@ -47,11 +47,14 @@ def served_names(embedder: RawEmbedder) -> tuple[str, ...]:
 
 def local_embedder(settings: Settings) -> RawEmbedder:
     """The local embedder the server runs: RAG_EMBEDDER's, or <model> of openai:<model> (the serving machine may
-    share the desks' settings)."""
+    share the desks' settings). It serves whole vectors: a desk with RAG_EMBEDDER_DIMS cuts them itself."""
     from .embeddings import make_embeddings
+    from .matryoshka import FULL_DIMS
 
     backend, _, model = settings.embedder.strip().partition(":")
-    local = settings.model_copy(update={"embedder": model}) if backend == "openai" else settings
+    local = settings.model_copy(
+        update={"embedder": model if backend == "openai" else settings.embedder, "embedder_dims": FULL_DIMS}
+    )
     embedder = make_embeddings(local)
     if not callable(getattr(embedder, "embed_raw", None)):
         raise ModelUnavailable(

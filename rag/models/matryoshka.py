@@ -1,0 +1,50 @@
+"""Shorter vectors from a Matryoshka-trained embedder: the first `dims` components, normalized again.
+
+EmbeddingGemma is trained so that the start of its 768-dimension vector is an embedding in itself
+(512, 256 and 128 dimensions). A shorter vector is a smaller index: at 100,000 chunks and their 600,000
+sentences, the vectors Chroma holds in memory go from 2.1 GB at 768 dimensions to 0.7 GB at 256.
+
+The width is part of the embedder's name ("google/embeddinggemma-300m@256d"), so the index records it
+and an index of another width is re-embedded, as for another embedder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from ..settings import EMBEDDER_WIDTHS
+
+FULL_DIMS = EMBEDDER_WIDTHS[0]
+
+
+def shortened(vectors: Any, dims: int) -> list[list[float]]:
+    """Each vector's first `dims` components, at unit length again (cosine and dot product then agree).
+
+    Example: ([[3, 4, 12]], 2) -> [[0.6, 0.8]].
+    """
+    rows = np.asarray(vectors, dtype=np.float32)[:, :dims]
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return [list(map(float, row)) for row in rows / np.maximum(norms, 1e-12)]
+
+
+class ShortEmbeddings(Embeddings):
+    """Another embedder's vectors cut to `dims`; its other attributes (runtime, dtype) are its own."""
+
+    def __init__(self, inner: Embeddings, dims: int) -> None:
+        self.inner = inner
+        self.dims = dims
+        self.name = f"{getattr(inner, 'name', type(inner).__name__)}@{dims}d"
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return shortened(self.inner.embed_documents(texts), self.dims) if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return shortened([self.inner.embed_query(text)], self.dims)[0]
+
+    def __getattr__(self, attribute: str) -> Any:  # runtime, dtype, embed_raw: the inner embedder's
+        if attribute == "inner":  # not set yet (a copy being made): no recursion
+            raise AttributeError(attribute)
+        return getattr(self.inner, attribute)
