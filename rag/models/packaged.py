@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
+from ..errors import ModelUnavailable
+
 BLOCK = 1 << 22  # 4 MB: few reads of a 1 GB file, little memory
 
 
@@ -109,3 +111,14 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def check_free_space(folder: Path, needed: int, what: str, fix: str) -> None:
+    """Refuse, naming the sizes and the fix, when `folder`'s disk has less than `needed` bytes free: a join
+    that runs out of space midway costs minutes and leaves a partial file."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise ModelUnavailable(
+            f"{what} needs about {needed / 1e9:.1f} GB free in {folder}, only {free / 1e9:.1f} GB is. "
+            f"Free some space (or set RAG_CACHE_DIR elsewhere), then {fix}"
+        )
