@@ -80,11 +80,15 @@ def _gemma_settings(settings: Settings) -> Settings:
 def test_embeddinggemma_vectors_are_768_wide_and_find_italian_passages_for_english_questions(
     settings: Settings,
 ) -> None:
-    from rag.models.embeddings import GemmaEmbeddings
+    from rag.models.embedder_onnx import OnnxGemmaEmbeddings
+    from rag.models.embeddings import GemmaEmbeddings, gemma_runtime
+    from rag.models.runtime import cpu_info
 
     settings = _gemma_settings(settings)
     embeddings = make_embeddings(settings)
-    assert isinstance(embeddings, GemmaEmbeddings) and embeddings.name == "google/embeddinggemma-300m"
+    # auto picks the runtime by CPU (torch with AMX, else ONNX float32); both carry the model's name.
+    expected = GemmaEmbeddings if gemma_runtime("auto", cpu_info()) == "torch" else OnnxGemmaEmbeddings
+    assert isinstance(embeddings, expected) and embeddings.name == "google/embeddinggemma-300m"
     query = embeddings.embed_query("Quando arrivano i modelli Ford?")
     assert len(query) == 768 and math.isclose(sum(v * v for v in query), 1.0, rel_tol=1e-3)
     store = ChunkStore(settings, embeddings)
