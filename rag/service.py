@@ -16,6 +16,8 @@ from .settings import Settings
 from .store import ChunkStore
 from .verify import Verifier
 
+WARM_UP_QUESTION = "Renault"  # any word: the search loads every part a question uses
+
 
 @dataclass
 class Service:
@@ -42,7 +44,11 @@ class Service:
             return self._pipeline
 
     def warm_up(self) -> None:
-        """Build the pipeline and load a local model now, so the first question is not the slow one."""
+        """Load now what the first question would wait for, so it is not the slow one: the chunk table and
+        keyword side, the embedder and both vector indexes (one search; at 100,000 chunks the first search
+        took over a minute), then the pipeline and a local chat model."""
+        if self.store.exists():
+            self.retriever.search(WARM_UP_QUESTION)
         load = getattr(self.pipeline.chat_model, "load", None)
         if callable(load):
             load()

@@ -153,3 +153,18 @@ def test_removing_an_article_drops_its_chunks_and_keeps_its_file(service: Servic
 def test_removing_an_unknown_article_is_a_clear_error(service: Service) -> None:
     with pytest.raises(CorpusError, match="No indexed article has id 'nope'"):
         remove_article(service.settings, service.store, "nope")
+
+
+def test_warming_up_loads_the_search_side_before_the_first_question(settings: Settings) -> None:
+    from tests.fakes import scripted
+
+    embeddings = HashEmbeddings()
+    svc = build_service(settings, embeddings=embeddings, chat_model=scripted("ok"))
+    ingest(settings, svc.store)
+    assert svc.retriever._keyword is None  # nothing searched yet
+    queries = []
+    embed_query = embeddings.embed_query
+    embeddings.embed_query = lambda text: queries.append(text) or embed_query(text)  # type: ignore[method-assign]
+    svc.warm_up()
+    assert svc.retriever._keyword is not None and len(svc.retriever._keyword.ids) > 0
+    assert queries, "the embedder was not asked for a query vector"
