@@ -280,6 +280,8 @@ def cmd_chat(args: argparse.Namespace, settings: Any) -> int:
     from .service import build_service
 
     service = build_service(settings)
+    print("Loading the index and the model…", file=sys.stderr)
+    service.warm_up()  # so the first question is not the slow one
     print(
         "Ask about the articles; follow-up questions refer to the earlier ones (empty line or Ctrl-D to quit).",
         file=sys.stderr,
