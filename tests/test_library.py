@@ -11,7 +11,7 @@ from rag.ingest import ingest
 from rag.library import add_article, list_articles, remove_article
 from rag.service import Service, build_service
 from rag.settings import Settings
-from tests.fakes import HashEmbeddings
+from tests.fakes import HashEmbeddings, scripted
 
 ARTICLE = """---
 title: La biblioteca civica di Douai riapre
@@ -156,8 +156,6 @@ def test_removing_an_unknown_article_is_a_clear_error(service: Service) -> None:
 
 
 def test_warming_up_loads_the_search_side_before_the_first_question(settings: Settings) -> None:
-    from tests.fakes import scripted
-
     embeddings = HashEmbeddings()
     svc = build_service(settings, embeddings=embeddings, chat_model=scripted("ok"))
     ingest(settings, svc.store)
