@@ -113,13 +113,18 @@ eval-news: setup
 	for split in dev test; do $(NEWS_RUN) --split $$split --out evals/results/news/$$split || exit 1; done
 
 # the readers side by side on cached retrieval (evals/tune_reader.py): retrieve once, read the development
-# questions with each variant, choose the extracting reader's decision on dev, report held-out; ~30 min here
-READERS ?= compose extract-4 extract-6 whole-4 beam-4 free-6
+# questions with each variant, choose the extracting reader's decision on dev, report held-out, and replay
+# the check (evals/reader_check.py) as a veto and a cascade; ~50 min here
+READERS ?= compose extract-4 extract-6 whole-4 beam-4 free-6 checked-4
 tune-reader: setup
 	$(BIN)/python -m evals.tune_reader cache
 	for v in $(READERS); do $(BIN)/python -m evals.tune_reader run $$v --split dev || exit 1; done
 	$(BIN)/python -m evals.tune_reader run compose --split test
 	$(BIN)/python -m evals.tune_reader run whole-4 --split test
+	$(BIN)/python -m evals.tune_reader run checked-4 --split test
+	for split in dev test; do $(BIN)/python -m evals.reader_check --run compose --split $$split || exit 1; done
+	$(BIN)/python -m evals.reader_check --run checked-4 --cascade compose > evals/results/reader/cascade.md
+	$(BIN)/python -m evals.reader_check --run checked-4 --veto compose > evals/results/reader/veto.md
 	$(BIN)/python -m evals.tune_reader table > evals/results/reader/table.md
 
 doctor: setup

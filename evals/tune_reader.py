@@ -153,6 +153,8 @@ def _pipeline(variant: str, qs: QuestionSet, retriever: ReplayRetriever, chat: A
     whole = name != "extract"  # "extract": the span as copied; "whole": widened to a whole date or number
     kinds = name == "kinds"  # "kinds": a date, amount or person chosen among the evidence's spans of that kind
     each = name == "each"  # "each": every sentence read alone, the span from the one least likely not found
+    check = name == "checked"  # "checked": as "whole", then the model asked yes/no whether the cited sentence
+    # gives the span as the answer (its P(yes) a signal of the decision)
     settings = _settings(
         qs,
         reader_sentences=int(count or 4),
@@ -160,14 +162,16 @@ def _pipeline(variant: str, qs: QuestionSet, retriever: ReplayRetriever, chat: A
         reader_whole=whole,
         reader_kinds=kinds,
         reader_each=each,
+        reader_check=check,
         **off,
     )
     reader = make_reader(chat)
     if name == "free":
         reader = _FreeReader(reader)  # type: ignore[assignment]
-    elif name not in ("extract", "whole", "beam", "kinds", "each"):
+    elif name not in ("extract", "whole", "beam", "kinds", "each", "checked"):
         raise SystemExit(
-            f"unknown variant {variant!r}: compose, extract[-N], whole[-N], beam[-N], kinds[-N], each[-N], free[-N]"
+            f"unknown variant {variant!r}: compose, extract[-N], whole[-N], beam[-N], kinds[-N], each[-N], "
+            "checked[-N], free[-N]"
         )
     return ExtractingPipeline(settings, retriever, chat, reader=reader)  # type: ignore[arg-type]
 
@@ -192,6 +196,7 @@ def _record(item: EvalItem, qs: str, split: str, answer: Answer) -> dict[str, An
         "f1": answer_f1(item, short, answer.abstained),
         "evidence_holds": any(holds_evidence(t, item.evidence) for t in cited) if item.answerable else None,
         "citation_hit": (any(holds_evidence(t, item.evidence) for t in cited) if cited else None),
+        "cited_sentences": [c.sentence for c in (given.citations or answer.citations) if c.sentence],
         "signals": answer.signals,
         "reason": answer.abstain_reason,
         "prompt_tokens": answer.timings.prompt_tokens,
@@ -240,6 +245,7 @@ def signals_from(data: dict[str, Any]) -> ReadSignals:
         kind=data.get("kind", "any"),
         choices=data.get("choices", 0),
         not_found_each=tuple(data.get("not_found_each", ())),
+        supported=data.get("supported"),
         premise=None
         if premise is None
         else Signals(
@@ -289,16 +295,18 @@ def metrics(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def candidate_policies() -> list[ReaderPolicy]:
+def candidate_policies(checked: bool = False) -> list[ReaderPolicy]:
+    """The policies tried; with `checked` (records holding the check's P(yes)), its threshold too."""
     rules = [
         Policy(),
         Policy(names_in_passages=True, qualifiers=True),
         Policy(names_in_passages=True, near_names=True, qualifiers=True),
     ]
     return [
-        ReaderPolicy(max_not_found=nf, min_span_logprob=lp, premise=premise)
+        ReaderPolicy(max_not_found=nf, min_span_logprob=lp, min_supported=sup, premise=premise)
         for nf in (1.0, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4)
         for lp in (-math.inf, -3.0, -2.0, -1.5, -1.0, -0.75, -0.5)
+        for sup in ((0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7) if checked else (0.0,))
         for premise in rules
     ]
 
@@ -310,10 +318,11 @@ def balanced(records: Sequence[dict[str, Any]]) -> float:
 
 def choose(records: Sequence[dict[str, Any]]) -> ReaderPolicy:
     """The policy with the best balanced accuracy on these records; ties (within 0.01) go to the loosest."""
-    scored = [(balanced(replay(records, p)), p) for p in candidate_policies()]
+    checked = any((r["signals"] or {}).get("supported") is not None for r in records)
+    scored = [(balanced(replay(records, p)), p) for p in candidate_policies(checked)]
     best = max(s for s, _ in scored)
     ties = [p for s, p in scored if s >= best - 0.01]
-    return max(ties, key=lambda p: (p.max_not_found, p.min_span_logprob))
+    return max(ties, key=lambda p: (p.max_not_found, p.min_span_logprob, -p.min_supported))
 
 
 def table(out: Path, print_: Callable[[str], None] = print) -> None:
@@ -327,8 +336,8 @@ def table(out: Path, print_: Callable[[str], None] = print) -> None:
     for path in runs:
         variant, _, split = path.stem.rpartition("-")
         records = json.loads(path.read_text())
-        if not records or "outcome" not in records[0]:
-            continue  # not a reader's run (evals/reader_pick.py keeps its probe here too)
+        if not records or "outcome" not in records[0] or path.name.startswith("check-"):
+            continue  # not a reader's run (evals/reader_pick.py and evals/reader_check.py keep probes here too)
         if split == "dev":
             dev[variant] = records
         for name in ("all", *sorted({r["set"] for r in records})):

@@ -48,6 +48,7 @@ class ReaderPolicy:
 
     max_not_found: float = 1.0  # above this not-found probability, no answer (1: off)
     min_span_logprob: float = -math.inf  # below this span confidence, no answer (-inf: off)
+    min_supported: float = 0.0  # below this P(yes) of the check (rag/answer/formats.py), no answer (0: off)
     min_evidence_sentence: float = 0.0  # evidence only when the best sentence is at least this close
     premise: Policy = field(default_factory=Policy)  # the premise rules (rag/abstain.py); their other
     # thresholds are the ones above

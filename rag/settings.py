@@ -152,6 +152,12 @@ class Settings(BaseSettings):
     reader_choice_starts: PositiveInt = 4
     # each evidence sentence read alone, the span taken from the one least likely "not found" (rag/answer/chain.py)
     reader_each: bool = False
+    # after the span is located, the model is shown only the question, the cited sentence and the span and
+    # asked yes or no; its P(yes) is a signal of the decision (rag/answer/decision.py), no answer below
+    # reader_min_supported (0: the signal recorded, never used). ~160 prompt tokens more per answer; on, at 0.5,
+    # chosen with the other thresholds on development records by evals/tune_reader.py (its `checked` variant)
+    reader_check: bool = True
+    reader_min_supported: float = Field(default=0.5, ge=0.0, le=1.0)
     # the extracting reader's decision (rag/answer/decision.py), chosen by evals/tune_reader.py on development
     # records: no answer above this not-found probability (1: never), below this mean span log-probability
     # (-100: never); then evidence only when the best sentence is at least this close, else abstain.
@@ -320,6 +326,7 @@ class Settings(BaseSettings):
         return ReaderPolicy(
             max_not_found=self.reader_not_found,
             min_span_logprob=self.reader_min_span_logprob,
+            min_supported=self.reader_min_supported,
             min_evidence_sentence=self.reader_evidence_sentence,
             premise=Policy(**dict.fromkeys(_rule_names(self.abstain_rules), True)),
         )

@@ -60,4 +60,7 @@ def test_the_extracting_reader_copies_a_short_answer_and_translates_it(service: 
     assert answer.outcome == "answer" and answer.language == "en"
     assert "550" in answer.short_answer and "million" in answer.short_answer  # the Italian span, translated
     assert answer.citations and answer.span in (answer.citations[0].sentence or "")
-    assert answer.timings.prompt_tokens < 600 and answer.signals["not_found"] is not None
+    assert answer.signals["not_found"] is not None
+    # the check (on by default) read the cited sentence and found it gives the span: one short pass more
+    assert answer.signals["supported"] is not None and answer.signals["supported"] >= settings.reader_min_supported
+    assert answer.timings.prompt_tokens < 900 and answer.timings.llm_calls == 3  # span, check, translation

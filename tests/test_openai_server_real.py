@@ -80,7 +80,9 @@ def test_the_extracting_reader_answers_through_the_server_without_its_probabilit
     answer = pipeline.ask(QUESTION)
     # the server is not asked for logprobs (llama.cpp's server gives them only with logits_all, which costs a
     # score row per prompt token): the not-found and span probabilities are unknown, and the decision falls back
-    # to the reply being found in a shown sentence, adding to the question, and the premise rules
+    # to the reply being found in a shown sentence, adding to the question, and the premise rules (the check,
+    # on by default, is asked but its P(yes) is unknown too)
     assert answer.signals["not_found"] is None and answer.signals["span_logprob"] is None
+    assert answer.signals["supported"] is None  # the check's yes/no probability is missing as well: not used
     assert answer.outcome == "answer" and "550" in answer.short_answer
     assert answer.citations and "550 milioni" in (answer.citations[0].sentence or "")

@@ -171,3 +171,48 @@ def test_each_sentence_read_alone_the_span_comes_from_the_one_least_likely_not_f
     assert len(each) == 4 and answer.not_found_probability == min(each) == 0.05
     assert answer.outcome == ANSWER and answer.span == "2028"
     assert "2028" in (answer.citations[0].sentence or "")
+
+
+class _CheckingReader(_ChoosingReader):
+    """Copies "2028" and, asked whether the cited sentence gives it, answers with a fixed P(yes)."""
+
+    def __init__(self, yes: float) -> None:
+        super().__init__()
+        self.yes = yes
+        self.checked: list[str] = []
+
+    def read(self, messages, words, source, max_tokens, starts=1, choices=()):  # type: ignore[no-untyped-def]
+        from rag.models.copying import Decoded
+
+        return {words[0]: 0.05}, Decoded("2028", (-0.1,))
+
+    def opening(self, messages, words):  # type: ignore[no-untyped-def]
+        self.checked.append(str(messages[-1].content))
+        return {"yes": self.yes, "Yes": 0.0, "no": 1.0 - self.yes, "No": 0.0}
+
+
+def test_the_check_shows_the_cited_sentence_and_the_span_and_its_doubt_withholds_the_answer(
+    settings: Settings,
+) -> None:
+    settings = settings.model_copy(
+        update={"min_dense_score": 0.0, "reader_check": True, "reader_min_supported": 0.5, "reader_sentences": 4}
+    )
+    store = ChunkStore(settings, HashEmbeddings())
+    ingest(settings, store)
+    question = "Quando arriveranno i nuovi modelli elettrici Ford?"
+    for yes, outcome in ((0.8, ANSWER), (0.2, EVIDENCE)):
+        reader = _CheckingReader(yes)
+        pipeline = ExtractingPipeline(settings, HybridRetriever(settings, store), scripted("x"), reader=reader)
+        answer = pipeline.ask(question)
+        assert answer.signals["supported"] == yes and answer.outcome == outcome
+        (shown,) = reader.checked  # one check, of the sentence the span was located in
+        assert question in shown and "Risposta proposta: 2028" in shown and "[1]" not in shown
+        sentence = shown.split("Frase: ", 1)[1].split("\n", 1)[0]
+        assert "2028" in sentence and answer.signals["located"]
+        if outcome == ANSWER:
+            assert answer.citations[0].sentence == sentence
+    off = ExtractingPipeline(
+        settings.model_copy(update={"reader_check": False}), HybridRetriever(settings, store), scripted("x"),
+        reader=(reader := _CheckingReader(0.2)),
+    )  # fmt: skip
+    assert off.ask(question).signals["supported"] is None and reader.checked == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from rag.abstain import Policy, ReaderPolicy, Signals
 from rag.answer.decision import ABSTAIN, ANSWER, EVIDENCE, ReadSignals, decide
 from rag.premise import Check
@@ -46,3 +48,19 @@ def test_unknown_probabilities_leave_the_decision_to_the_other_signals() -> None
     policy = ReaderPolicy(max_not_found=0.5, min_span_logprob=-1.0)
     assert decide(_signals(not_found=None, span_logprob=None), policy).outcome == ANSWER
     assert ReaderPolicy().min_span_logprob == -math.inf
+
+
+def test_the_check_s_doubt_withholds_a_span_only_under_a_threshold_and_only_when_checked() -> None:
+    policy = ReaderPolicy(min_supported=0.5)
+    doubted = decide(_signals(supported=0.3), policy)
+    assert doubted.outcome == EVIDENCE and "0.30" in doubted.reason
+    assert decide(_signals(supported=0.7), policy).outcome == ANSWER
+    assert decide(_signals(supported=None), policy).outcome == ANSWER  # not checked: the signal is absent
+    assert decide(_signals(supported=0.3), ReaderPolicy()).outcome == ANSWER  # threshold 0: recorded, unused
+
+
+def test_the_check_s_reply_is_read_as_yes_against_no_over_both_capitalisations() -> None:
+    from rag.answer.formats import read_check
+
+    assert read_check({"yes": 0.3, "Yes": 0.1, "no": 0.1, "No": 0.1}) == pytest.approx(0.4 / 0.6)
+    assert read_check({"yes": 0.0, "no": 0.0}) is None and read_check(None) is None

@@ -3,7 +3,8 @@
 from the sentences; measured options: a choice among the evidence's dates, amounts or names when the
 question asks for one, rag/answer/kinds.py, or each sentence read alone) -> locate (the sentence it came
 from; a part of a date or scaled number is widened to the whole) -> translate (an English question over
-an Italian span) -> decide (rag/answer/decision.py) -> the Answer, built in one place.
+an Italian span) -> check (optional: the model asked yes or no whether the cited sentence gives the span as
+the answer) -> decide (rag/answer/decision.py) -> the Answer, built in one place.
 
 The model proposes; it never decides. `stream()` returns a `Response` whose first text is the evidence
 placeholder, replaced by the final Answer once the model has read.
@@ -60,6 +61,7 @@ class _State:
     span: str = ""
     support: Evidence | None = None
     short: str = ""
+    supported: float | None = None
     signals: ReadSignals | None = None
     decision: Decision = field(default_factory=lambda: Decision(ABSTAIN))
 
@@ -116,6 +118,7 @@ class ExtractingPipeline:
         self._read(state)
         self._locate(state)
         self._translate(state)
+        self._check(state)
         self._decide(state)
         return self._build(state)
 
@@ -208,6 +211,16 @@ class ExtractingPipeline:
             state.trace.record(reply)
         state.short = formats.read_translation(str(reply.content), state.span)
 
+    def _check(self, state: _State) -> None:
+        """Does the cited sentence give the span (as copied) as the answer to this question? P(yes), one pass."""
+        support = state.support
+        if not self.settings.reader_check or support is None or not state.span:
+            return
+        with state.trace.step("check"):
+            messages = formats.check_prompt(state.standalone, state.language, support.sentence, state.span)
+            state.supported = formats.read_check(self.reader.opening(messages, [*formats.CHECK_YES, *formats.CHECK_NO]))
+            state.trace.record_stats(self.reader.last_stats)
+
     def _decide(self, state: _State) -> None:
         with state.trace.step("decide"):
             support = state.support
@@ -224,6 +237,7 @@ class ExtractingPipeline:
                 kind=state.kind,
                 choices=len(state.choices),
                 not_found_each=tuple(state.not_found_each),
+                supported=state.supported,
             )
             state.decision = decide(state.signals, self.policy)
         if state.decision.reason:

@@ -2,7 +2,8 @@
 
 The model always proposes a span (rag/models/copying.py); it never decides. The decision weighs the model's
 probability of the not-found marker at the first position of its reply, the span's own mean token
-log-probability, how close the best evidence sentence is to the question, whether the span was found
+log-probability, optionally the model's yes against no when asked whether the cited sentence gives the span
+as the answer to this very question, how close the best evidence sentence is to the question, whether the span was found
 in the evidence and adds to the question, and the question's premise (names, numbers, qualifiers)
 against the cited sentence and the retrieved passages (rag/abstain.py). The thresholds (`ReaderPolicy`)
 (rag/abstain.py) are chosen on development records by evals/tune_reader.py, which replays this function over them.
@@ -36,6 +37,7 @@ class ReadSignals:
     kind: str = "any"  # the kind of answer the question asks for (rag/answer/kinds.py)
     choices: int = 0  # the evidence's spans of that kind the model chose among (0: it copied freely)
     not_found_each: tuple[float, ...] = ()  # each sentence read alone: its not-found probability
+    supported: float | None = None  # P(yes) that the cited sentence gives the span as the answer; None: not checked
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -77,4 +79,6 @@ def _unsure(signals: ReadSignals, policy: ReaderPolicy) -> str:
         return f"the model leans to not found ({signals.not_found:.2f})"
     if signals.span_logprob is not None and signals.span_logprob < policy.min_span_logprob:
         return f"the model is unsure of the span ({signals.span_logprob:.2f})"
+    if signals.supported is not None and signals.supported < policy.min_supported:
+        return f"the model doubts the cited sentence answers this question ({signals.supported:.2f})"
     return ""

@@ -2,7 +2,9 @@
 
 The model sees numbered sentences and is asked for a short span copied from them (its templates in
 rag/prompts/ take the not-found marker from here); an English question over an Italian span then gets
-the span translated by a second, tiny prompt. What the reader sees is built here too: the evidence
+the span translated by a second, tiny prompt. Optionally the model is then shown only the question, the
+cited sentence and the span, and the probability that its reply opens with "yes" rather than "no" is
+read (one forward pass, no decoding) as a signal for the decision. What the reader sees is built here too: the evidence
 placeholder shown before the model has read anything, and the final answer, a bold short answer
 followed by the quoted sentence it was copied from, with its article, date and marker.
 """
@@ -20,6 +22,7 @@ from ..protocol import MARKER, NOT_FOUND
 from .evidence import Evidence
 
 SPAN_MAX_TOKENS = 24
+CHECK_YES, CHECK_NO = ("yes", "Yes"), ("no", "No")  # the check's labels, read at its reply's first position
 TRANSLATION_MAX_TOKENS = 32
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 
@@ -32,6 +35,28 @@ def extract_prompt(question: str, language: str, evidence: list[Evidence]) -> li
     assert NOT_FOUND in system  # the marker's probability is read as a signal, never taken as output
     user = template(f"extract_user_{lang}.txt").format(sentences=sentences, question=question).strip()
     return [SystemMessage(content=system), HumanMessage(content=user)]
+
+
+def check_prompt(question: str, language: str, sentence: str, span: str) -> list[BaseMessage]:
+    """The check prompt: does this one sentence give this span as the answer to this question?"""
+    lang = template_language(language)
+    system = template(f"check_system_{lang}.txt").strip()
+    assert all(label in system for label in (CHECK_YES[0], CHECK_NO[0]))  # the labels whose probabilities are read
+    user = template(f"check_user_{lang}.txt").format(sentence=sentence, question=question, answer=span).strip()
+    return [SystemMessage(content=system), HumanMessage(content=user)]
+
+
+def read_check(opening: dict[str, float] | None) -> float | None:
+    """P(yes) against P(no) at the check's first position, from the labels' probabilities; None when the
+    backend gave none of them.
+
+    Example: {"yes": .3, "Yes": .1, "no": .1, "No": .1} -> 0.667
+    """
+    if not opening:
+        return None
+    yes = sum(opening.get(w, 0.0) for w in CHECK_YES)
+    no = sum(opening.get(w, 0.0) for w in CHECK_NO)
+    return yes / (yes + no) if yes + no > 0 else None
 
 
 def translation_prompt(span: str) -> list[BaseMessage]:
