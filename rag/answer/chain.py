@@ -3,8 +3,8 @@
 from the sentences; measured options: a choice among the evidence's dates, amounts or names when the
 question asks for one, rag/answer/kinds.py, or each sentence read alone) -> locate (the sentence it came
 from; a part of a date or scaled number is widened to the whole) -> translate (an English question over
-an Italian span) -> check (optional: the model asked yes or no whether the cited sentence gives the span as
-the answer) -> decide (rag/answer/decision.py) -> the Answer, built in one place.
+an Italian span) -> check (RAG_READER_CHECK, on: the model asked yes or no whether the cited sentence gives
+the span as the answer) -> decide (rag/answer/decision.py) -> the Answer, built in one place.
 
 The model proposes; it never decides. `stream()` returns a `Response` whose first text is the evidence
 placeholder, replaced by the final Answer once the model has read.

@@ -2,11 +2,12 @@
 
 The model always proposes a span (rag/models/copying.py); it never decides. The decision weighs the model's
 probability of the not-found marker at the first position of its reply, the span's own mean token
-log-probability, optionally the model's yes against no when asked whether the cited sentence gives the span
-as the answer to this very question, how close the best evidence sentence is to the question, whether the span was found
-in the evidence and adds to the question, and the question's premise (names, numbers, qualifiers)
-against the cited sentence and the retrieved passages (rag/abstain.py). The thresholds (`ReaderPolicy`)
-(rag/abstain.py) are chosen on development records by evals/tune_reader.py, which replays this function over them.
+log-probability, the model's yes against no when asked whether the cited sentence gives the span as the
+answer to this very question (RAG_READER_CHECK), how close the best evidence sentence is to the question,
+whether the span was found in the evidence and adds to the question, and the question's premise (names,
+numbers, qualifiers) against the cited sentence and the retrieved passages (rag/abstain.py). The thresholds
+(`ReaderPolicy`, rag/abstain.py) are chosen on development records by evals/tune_reader.py, which replays
+this function over them.
 
 - answer: the short answer with its supporting sentence;
 - evidence: the closest passages, labelled as such, asserting nothing (signals unsure, retrieval strong);

@@ -2,10 +2,10 @@
 
 The model sees numbered sentences and is asked for a short span copied from them (its templates in
 rag/prompts/ take the not-found marker from here); an English question over an Italian span then gets
-the span translated by a second, tiny prompt. Optionally the model is then shown only the question, the
-cited sentence and the span, and the probability that its reply opens with "yes" rather than "no" is
-read (one forward pass, no decoding) as a signal for the decision. What the reader sees is built here too: the evidence
-placeholder shown before the model has read anything, and the final answer, a bold short answer
+the span translated by a second, tiny prompt. The check then shows the model only the question, the cited
+sentence and the span, and the probability that its reply opens with "yes" rather than "no" is read (one
+forward pass, no decoding) as a signal for the decision. What the reader sees is built here too: the
+evidence placeholder shown before the model has read anything, and the final answer, a bold short answer
 followed by the quoted sentence it was copied from, with its article, date and marker.
 """
 
