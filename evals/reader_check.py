@@ -1,17 +1,19 @@
 """A design measured for the decision: the model asked yes or no whether the cited sentence gives the answer.
 
-    python -m evals.reader_check --run whole-4 --split dev    # -> evals/results/reader/runs/check-whole-4-dev.json
-    python -m evals.reader_check --run whole-4 --summary-only # the table from the dev and test probes
+    python -m evals.reader_check --run compose --split dev    # -> evals/results/reader/runs/check-compose-dev.json
+    python -m evals.reader_check --run compose --summary-only # the table from the dev and test probes
+    python -m evals.reader_check --run checked-4 --veto compose     # compose, vetoed by the span's check
+    python -m evals.reader_check --run checked-4 --cascade compose  # the checked span, else compose
 
-The extracting reader proposes a span and cites the sentence it comes from; its own signals (not-found
-probability at the first position, the span's log-probability) do not tell a false premise from a real
-question. Here a second, short forward pass shows the model only the question, the cited sentence and the
-proposed answer, and reads the probability of "yes" against "no" at the reply's first position (no
-decoding, ~100 prompt tokens). The decision then answers only when that probability clears a threshold
-chosen on dev (best mean of answer accuracy and false-premise abstention), and the held-out split reports
-it. Inputs are the cached retrieval and the reader's recorded run (`python -m evals.tune_reader run`), so
-the span and its sentence are the ones the reader gave. The prompts live here: they are part of this
-measurement, not of the product.
+The extracting reader checks its own span (`RAG_READER_CHECK`, rag/answer/chain.py): a second, short
+forward pass shows the model only the question, the cited sentence and the span, and reads the probability
+of "yes" against "no" at the reply's first position (no decoding, ~160 prompt tokens). This module asks
+the same of any reader's recorded run (`python -m evals.tune_reader run`, so the answer and its sentence
+are the ones that reader gave), and replays two ways of combining readers with it: the composing reader's
+answers withheld when the extracting reader's check doubts its own span (a veto), and the checked span
+when the check is sure, else the composing reader (a cascade). Thresholds are chosen on dev (best mean of
+answer accuracy and false-premise abstention) and the held-out split is reported under them. The prompt is
+the product's (rag/prompts/check_*.txt).
 """
 
 from __future__ import annotations
@@ -82,21 +84,29 @@ def _p_yes(r: dict[str, Any]) -> float | None:
     return r["p_yes"] if "p_yes" in r else (r["signals"] or {}).get("supported")
 
 
-def outcomes(records: Sequence[dict[str, Any]], threshold: float) -> dict[str, float | None]:
-    """Accuracy, false abstention and false-premise abstention when a span is given only with p_yes >= threshold
-    (on top of the reader's own located/adds checks, its decision otherwise off)."""
-
-    answerable = [r for r in records if r["answerable"]]
-    premises = [r for r in records if not r["answerable"]]
+def _rates(decided: Sequence[tuple[dict[str, Any], bool, bool]]) -> dict[str, float | None]:
+    """Accuracy, false abstention and false-premise abstention of (record, answered, answered correctly)."""
+    answerable = [(answered, right) for r, answered, right in decided if r["answerable"]]
+    premises = [answered for r, answered, _ in decided if not r["answerable"]]
 
     def mean(values: list[bool]) -> float | None:
         return round(sum(values) / len(values), 3) if values else None
 
     return {
-        "accuracy": mean([given(r, threshold) and bool(r["draft_correct"]) for r in answerable]),
-        "false_abstention": mean([not given(r, threshold) for r in answerable]),
-        "premise_abstention": mean([not given(r, threshold) for r in premises]),
+        "accuracy": mean([answered and right for answered, right in answerable]),
+        "false_abstention": mean([not answered for answered, _ in answerable]),
+        "premise_abstention": mean([not answered for answered in premises]),
     }
+
+
+def _balanced(m: dict[str, Any]) -> float:
+    return ((m["accuracy"] or 0.0) + (m["premise_abstention"] or 0.0)) / 2
+
+
+def outcomes(records: Sequence[dict[str, Any]], threshold: float) -> dict[str, float | None]:
+    """The rates when a proposal is given only with P(yes) >= threshold (on top of the reader's own
+    located/adds checks, its decision otherwise off)."""
+    return _rates([(r, given(r, threshold), bool(r["draft_correct"])) for r in records])
 
 
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.42, 0.44, 0.46, 0.48, 0.5, 0.52, 0.54, 0.56, 0.58, 0.6, 0.7, 0.8, 0.9)
@@ -105,12 +115,9 @@ THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.42, 0.44, 0.46, 0.48, 0.5, 0.52, 
 def choose(records: Sequence[dict[str, Any]]) -> float:
     """The threshold with the best mean of accuracy and false-premise abstention; ties to the lowest."""
 
-    def score(t: float) -> float:
-        m = outcomes(records, t)
-        return ((m["accuracy"] or 0.0) + (m["premise_abstention"] or 0.0)) / 2
-
-    best = max(score(t) for t in THRESHOLDS)
-    return min(t for t in THRESHOLDS if score(t) >= best - 0.01)
+    scores = {t: _balanced(outcomes(records, t)) for t in THRESHOLDS}
+    best = max(scores.values())
+    return min(t for t, score in scores.items() if score >= best - 0.01)
 
 
 def summary(variant: str, out: Path) -> list[str]:
@@ -159,8 +166,7 @@ def cascade(
     gives P(yes) >= t_slow, else no answer: accuracy, false abstention, false-premise abstention, the share
     answered by the fast reader, and prompt tokens per question (p50) of every call made."""
     by_id = {r["id"]: r for r in slow}
-    answerable = premises = right = withheld = caught = fast_used = 0
-    tokens = []
+    decided, tokens, fast_used = [], [], 0
     for r in fast:
         other = by_id.get(r["id"])
         if other is None:
@@ -173,45 +179,32 @@ def cascade(
             spent += other["prompt_tokens"] + other.get("check_tokens", 0)
             answered = given(other, t_slow)
             correct = answered and bool(other["draft_correct"])
+        decided.append((r, answered, correct))
         tokens.append(spent)
-        if r["answerable"]:
-            answerable += 1
-            right += int(answered and correct)
-            withheld += int(not answered)
-        else:
-            premises += 1
-            caught += int(not answered)
-    n = answerable + premises
     return {
-        "accuracy": round(right / answerable, 3) if answerable else None,
-        "false_abstention": round(withheld / answerable, 3) if answerable else None,
-        "premise_abstention": round(caught / premises, 3) if premises else None,
-        "fast_share": round(fast_used / n, 3) if n else None,
+        **_rates(decided),
+        "fast_share": round(fast_used / len(decided), 3) if decided else None,
         "tokens_p50": sorted(tokens)[len(tokens) // 2] if tokens else None,
     }
+
+
+def _records(out: Path, variant: str, split: str) -> list[dict[str, Any]]:
+    """A probe's records (check-<run>) when there is one, else the run's own (a `checked` run holds its P(yes));
+    [] when neither was made."""
+    for path in (out / "runs" / f"check-{variant}-{split}.json", out / "runs" / f"{variant}-{split}.json"):
+        if path.exists():
+            return list(json.loads(path.read_text()))
+    return []
 
 
 def cascade_summary(fast: str, slow: str, out: Path) -> list[str]:
     """The cascade's two thresholds chosen on dev (best mean of accuracy and false-premise abstention), and
     the held-out split under them."""
-    load = {
-        (v, s): json.loads(path.read_text())
-        for v in (fast, slow)
-        for s in ("dev", "test")
-        # a probe's records (check-<run>), else the run's own when its reader checked (`checked` variants)
-        for path in [out / "runs" / f"check-{v}-{s}.json", out / "runs" / f"{v}-{s}.json"][
-            : 1 + v.startswith("checked")
-        ]
-        if path.exists()
-    }
+    load = {(v, s): _records(out, v, s) for v in (fast, slow) for s in ("dev", "test") if _records(out, v, s)}
     grid = [(a, b) for a in THRESHOLDS for b in THRESHOLDS]
-
-    def score(m: dict[str, Any]) -> float:
-        return ((m["accuracy"] or 0.0) + (m["premise_abstention"] or 0.0)) / 2
-
     dev = {(a, b): cascade(load[fast, "dev"], load[slow, "dev"], a, b) for a, b in grid}
-    best = max(score(m) for m in dev.values())
-    chosen = max((ab for ab, m in dev.items() if score(m) >= best - 0.01), key=lambda ab: (-ab[1], -ab[0]))
+    best = max(_balanced(m) for m in dev.values())
+    chosen = max((ab for ab, m in dev.items() if _balanced(m) >= best - 0.01), key=lambda ab: (-ab[1], -ab[0]))
     lines = [f"cascade {fast} -> {slow}, thresholds chosen on dev: {chosen}", "",
              "| split | set | thresholds | accuracy | false abstention | false-premise abstention | "
              "answered fast | prompt tokens p50 |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -231,36 +224,21 @@ def veto(slow: Sequence[dict[str, Any]], fast: Sequence[dict[str, Any]], thresho
     """The slow reader's answers, withheld when the fast reader's check of its own span gives P(yes) below
     `threshold` (both readers run on every question): accuracy, false abstention, false-premise abstention."""
     by_id = {r["id"]: r for r in fast}
-    answerable = premises = right = withheld = caught = 0
+    decided = []
     for r in slow:
         p_yes = _p_yes(by_id[r["id"]]) if r["id"] in by_id else None
         answered = r["outcome"] == "answer" and not (p_yes is not None and p_yes < threshold)
-        if r["answerable"]:
-            answerable += 1
-            right += int(answered and bool(r["draft_correct"]))
-            withheld += int(not answered)
-        else:
-            premises += 1
-            caught += int(not answered)
-    return {
-        "accuracy": round(right / answerable, 3) if answerable else None,
-        "false_abstention": round(withheld / answerable, 3) if answerable else None,
-        "premise_abstention": round(caught / premises, 3) if premises else None,
-    }
+        decided.append((r, answered, bool(r["draft_correct"])))
+    return _rates(decided)
 
 
 def veto_summary(fast: str, slow: str, out: Path) -> list[str]:
     """The veto's threshold chosen on dev (best mean of accuracy and false-premise abstention, ties to the
     lowest), and the held-out split under it."""
-    runs = out / "runs"
-    load = {(v, s): json.loads((runs / f"{v}-{s}.json").read_text()) for v in (fast, slow) for s in ("dev", "test")}
-
-    def score(t: float) -> float:
-        m = veto(load[slow, "dev"], load[fast, "dev"], t)
-        return ((m["accuracy"] or 0.0) + (m["premise_abstention"] or 0.0)) / 2
-
-    best = max(score(t) for t in THRESHOLDS)
-    chosen = min(t for t in THRESHOLDS if score(t) >= best - 0.01)
+    load = {(v, s): _records(out, v, s) for v in (fast, slow) for s in ("dev", "test")}
+    scores = {t: _balanced(veto(load[slow, "dev"], load[fast, "dev"], t)) for t in THRESHOLDS}
+    best = max(scores.values())
+    chosen = min(t for t, score in scores.items() if score >= best - 0.01)
     lines = [f"{slow}, withheld when {fast}'s check doubts its own span; threshold chosen on dev: {chosen}", ""]
     lines += ["| split | threshold | accuracy | false abstention | false-premise abstention |", "|---|---|---|---|---|"]
     for split in ("dev", "test"):
