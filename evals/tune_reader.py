@@ -139,7 +139,7 @@ def _pipeline(variant: str, qs: QuestionSet, retriever: ReplayRetriever, chat: A
     from rag.store import ChunkStore
     from rag.verify import Verifier
 
-    off = {"reader_not_found": 1.0, "reader_min_span_logprob": -100.0, "abstain_rules": ""}
+    off = {"reader_not_found": 1.0, "reader_min_span_logprob": -100.0, "reader_min_supported": 0.0, "abstain_rules": ""}
     if variant == "compose":
         settings = _settings(qs, reader="compose")
         store = ChunkStore(settings, embeddings)
