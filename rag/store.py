@@ -7,7 +7,9 @@ is embedded once (the overlap between neighbouring chunks included), so ingest e
 corpus's characters instead of 2x: chunk vectors embedded from the chunk text cost as much again and
 retrieved no better (`rag eval --retrieval-only`, e5: seed set MRR 0.743 embedded / 0.729 mean,
 with distractors 0.634 / 0.642, bench set 0.833 / 0.843; recall@5 equal or better).
-The chunk collection's metadata records which embedder built it, the index layout, and a
+With RAG_SENTENCE_DIMS the sentence collection's
+index is narrower, each whole vector packed in its metadata for rescoring (rag/models/matryoshka.py).
+The chunk collection's metadata records which embedder built it (and the sentence width), the index layout, and a
 revision that changes on every write, so retrievers in other processes know when to reload.
 """
 
@@ -28,6 +30,7 @@ from langchain_core.embeddings import Embeddings
 from .chunking import split_sentences
 from .errors import EmbedderMismatch, IndexNotBuilt, RagError, StoreUnavailable
 from .models.embeddings import embedder_name
+from .models.matryoshka import packed, rescored, shortened, unpacked
 from .periods import day_number
 from .settings import Settings
 from .types import Chunk, Scope, WriteProgress
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 
 _BATCH = 64
 _PAGE = 5_000  # records per read of a whole collection
+# with RAG_SENTENCE_DIMS: the narrow index's candidates per sentence a search asks for, ranked again by whole vectors
+SENTENCE_FUNNEL = 2
+VECTOR_KEY = "vector"  # the sentence metadata field holding the whole vector (packed), with RAG_SENTENCE_DIMS
 LAYOUT = "chunks+sentences/4"  # bump when what is stored changes; older indexes must be rebuilt
 # layouts an index can be brought to LAYOUT from in place, without embedding again: /3 lacked `day`
 _UPGRADABLE = ("chunks+sentences/3",)
@@ -120,7 +126,10 @@ class ChunkStore:
     def __init__(self, settings: Settings, embeddings: Embeddings) -> None:
         self.settings = settings
         self.embeddings = embeddings
-        self.embedder = embedder_name(embeddings)
+        # the sentence index's width, when narrower than the vectors: part of the name the index records
+        self.sentence_dims = settings.sentence_width
+        suffix = f"+sentences@{self.sentence_dims}d" if self.sentence_dims else ""
+        self.embedder = embedder_name(embeddings) + suffix
         self.runtime = str(getattr(embeddings, "runtime", ""))  # recorded; the name decides compatibility
         self._client: Any = None
         self._vectorstore: Any = None
@@ -328,19 +337,15 @@ class ChunkStore:
                 vectors = dict(zip(texts, self._embed(texts), strict=True))
                 embedded += sum(map(len, texts))
                 if records:
+                    stored, metadatas = self.sentence_payload(
+                        np.asarray([vectors[text] for _, (_, _, text) in records]),
+                        [sentence_metadata(c) for c, _ in records],
+                    )
                     sentences.upsert(
                         ids=[sid for _, (sid, _, _) in records],
                         documents=[sentence for _, (_, sentence, _) in records],
-                        embeddings=np.asarray([vectors[text] for _, (_, _, text) in records]),
-                        metadatas=[
-                            {
-                                "chunk_id": c.id,
-                                "article_id": c.article_id,
-                                "origin": c.origin,
-                                "day": day_number(c.date),
-                            }
-                            for c, _ in records
-                        ],
+                        embeddings=stored,
+                        metadatas=metadatas,
                     )
                 chunks.upsert(  # an upsert: a chunk written by an interrupted run is simply rewritten
                     ids=[c.id for c in batch],
@@ -368,6 +373,16 @@ class ChunkStore:
                 "is consistent; fix the cause and run `rag ingest` again to finish."
             ) from e
 
+    def sentence_payload(
+        self, vectors: np.ndarray, metadatas: list[dict[str, Any]]
+    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """What the sentence collection stores for these vectors: themselves, or with a narrower sentence
+        index their first `sentence_dims` components (normalized), each whole vector packed in its metadata."""
+        if not self.sentence_dims:
+            return vectors, metadatas
+        metadatas = [{**meta, VECTOR_KEY: packed(row)} for meta, row in zip(metadatas, vectors, strict=True)]
+        return np.asarray(shortened(vectors, self.sentence_dims), dtype=np.float32), metadatas
+
     def _bump_after_failure(self, written: bool) -> None:
         """Searches in other processes see the batches written before a failure (best effort: the store
         may be what failed)."""
@@ -394,14 +409,23 @@ class ChunkStore:
         expected = {cid: len(split_sentences(doc)) for cid, doc in zip(data["ids"], data["documents"], strict=True)}
         counts: dict[str, int] = {}
         orphans: list[str] = []
-        mine = None if origins is None else set(origins)
-        stored = _get_all(self._sentences(), ["metadatas"])
-        for sid, meta in zip(stored["ids"], stored["metadatas"], strict=True):
+        sentences = self._sentences()
+        for sid in _get_all(sentences, [])["ids"]:  # ids only: a sentence's chunk is in its id
             chunk_id = sid.rpartition(":")[0]
             if chunk_id in expected:
                 counts[chunk_id] = counts.get(chunk_id, 0) + 1
-            elif mine is None or str((meta or {}).get("origin", "")) in mine:
+            else:
                 orphans.append(sid)
+        if origins is not None and orphans:  # the orphans' origins, read for them alone
+            mine, kept = set(origins), []
+            for start in range(0, len(orphans), _PAGE):
+                data = sentences.get(ids=orphans[start : start + _PAGE], include=["metadatas"])
+                kept += [
+                    sid
+                    for sid, meta in zip(data["ids"], data["metadatas"], strict=True)
+                    if str((meta or {}).get("origin", "")) in mine
+                ]
+            orphans = kept
         incomplete = sorted(cid for cid, n in expected.items() if counts.get(cid, 0) != n)
         return IndexProblems(orphan_sentences=orphans, incomplete_chunks=incomplete, chunks=len(expected))
 
@@ -446,45 +470,53 @@ class ChunkStore:
         chunk_ids = list(dict.fromkeys(chunk_ids))
         if not chunk_ids:
             return {}
-        data = self._sentences().get(where={"chunk_id": {"$in": chunk_ids}}, include=["embeddings"])
+        include = ["metadatas"] if self.sentence_dims else ["embeddings"]  # narrow: the whole vectors are packed
+        data = self._sentences().get(where={"chunk_id": {"$in": chunk_ids}}, include=include)
+        rows = data["metadatas"] if self.sentence_dims else data["embeddings"]
         found: dict[str, dict[int, Any]] = {}
-        for sid, stored in zip(data["ids"], data["embeddings"], strict=True):
+        for sid, stored in zip(data["ids"], rows, strict=True):
             chunk_id, _, n = sid.rpartition(":")
-            found.setdefault(chunk_id, {})[int(n)] = stored
+            found.setdefault(chunk_id, {})[int(n)] = unpacked(stored[VECTOR_KEY]) if self.sentence_dims else stored
         return {cid: np.asarray([rows[n] for n in sorted(rows)], dtype=np.float32) for cid, rows in found.items()}
 
     def sentence_scores(self, vector: list[float], chunk_ids: list[str]) -> dict[str, list[float]]:
         """Cosine similarity of a query vector to every stored sentence of the given chunks, in text order."""
-        query = np.asarray(vector, dtype=np.float32)
-        query /= np.linalg.norm(query) or 1.0
-        scores: dict[str, list[float]] = {}
-        for chunk_id, rows in self.sentence_vectors(chunk_ids).items():
-            norms = np.linalg.norm(rows, axis=1)
-            scores[chunk_id] = (rows @ query / np.where(norms == 0, 1.0, norms)).tolist()
-        return scores
+        return {cid: rescored(vector, rows).tolist() for cid, rows in self.sentence_vectors(chunk_ids).items()}
 
     def sentence_search(
         self, vector: list[float], n: int, scope: Scope | None = None, ids: list[str] | None = None
     ) -> list[SentenceMatch]:
         """The n sentences nearest to a query vector, best first (with a `scope`, only its chunks': among
-        `ids`, the sentence ids it admits, when the caller gives them)."""
+        `ids`, the sentence ids it admits, when the caller gives them). With a narrower sentence index, its
+        `SENTENCE_FUNNEL` x n nearest are ranked again by their whole vectors and the first n kept."""
         collection = self._sentences()
         count = collection.count() if ids is None else len(ids)
         if not count:
             return []
+        narrow = shortened([vector], self.sentence_dims)[0] if self.sentence_dims else vector
         result = collection.query(
-            query_embeddings=[vector],
-            n_results=min(n, count),
+            query_embeddings=[narrow],
+            n_results=min(n * SENTENCE_FUNNEL if self.sentence_dims else n, count),
             where=scope.where() if scope and ids is None else None,
             ids=ids,
             include=["documents", "metadatas", "distances"],
         )
-        return [
-            SentenceMatch(chunk_id=str(meta["chunk_id"]), sentence=doc, score=1.0 - float(dist))
-            for doc, meta, dist in zip(
-                result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
-            )
+        docs, metas = result["documents"][0], result["metadatas"][0]
+        if not self.sentence_dims:
+            scores = [1.0 - float(dist) for dist in result["distances"][0]]
+        elif metas:
+            scores = rescored(vector, np.asarray([unpacked(meta[VECTOR_KEY]) for meta in metas])).tolist()
+        else:
+            scores = []
+        matches = [
+            SentenceMatch(chunk_id=str(meta["chunk_id"]), sentence=doc, score=score)
+            for doc, meta, score in zip(docs, metas, scores, strict=True)
         ]
+        if not self.sentence_dims:
+            return matches[:n]  # Chroma's order
+        # a sentence shared by two overlapping chunks has one vector: equal scores, ranked by chunk id, so every
+        # index of the same vectors ranks alike whatever order its narrow search returned them in
+        return sorted(matches, key=lambda m: (-m.score, m.chunk_id))[:n]
 
 
 def sentence_metadata(chunk: Chunk) -> dict[str, Any]:

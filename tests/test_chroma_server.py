@@ -224,4 +224,4 @@ def test_a_shared_index_of_another_embedder_is_refused_not_wiped(settings: Setti
     with pytest.raises(EmbedderMismatch, match="RAG_EMBEDDER"):
         ingest(served, ChunkStore(served, HashEmbeddings(name="fake/other")))  # other machines' articles stay
     kept = ChunkStore(served, HashEmbeddings())
-    assert kept.built_with() == "fake/hash-256" and len(kept.stored_ids()) == first.chunks
+    assert kept.built_with() == "fake/hash-256+sentences@128d" and len(kept.stored_ids()) == first.chunks

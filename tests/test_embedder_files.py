@@ -296,7 +296,7 @@ def test_an_onnx_folder_that_is_missing_or_changed_is_refused_with_the_fix(tmp_p
     with pytest.raises(ModelUnavailable, match="does not match the sha256"):
         check_onnx(tmp_path, "onnx", verify_hashes=True)
     (folder / "model.onnx").write_bytes(b"a longer graph")
-    with pytest.raises(ModelUnavailable, match="incomplete or changed"):
+    with pytest.raises(ModelUnavailable, match="incomplete, changed since it was exported"):
         check_onnx(tmp_path, "onnx")
 
 

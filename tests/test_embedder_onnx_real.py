@@ -145,9 +145,8 @@ def test_indexes_built_by_either_runtime_return_the_same_hits(
     ]
     for n, question in enumerate(project_questions()):
         hits = {name: [c.id for c, _ in store.dense_search(vectors[n], 5)] for name, store, vectors in asked}
-        sentences = {
-            name: [(m.chunk_id, m.sentence) for m in store.sentence_search(vectors[n], 5)]
-            for name, store, vectors in asked
-        }
+        # the sentences in order; not which chunk's copy of a sentence two overlapping chunks share: the copies'
+        # vectors are equal, and at the narrow sentence index's cut either may be the one it returns
+        sentences = {name: [m.sentence for m in store.sentence_search(vectors[n], 5)] for name, store, vectors in asked}
         assert len(set(map(tuple, hits.values()))) == 1, (question, hits)
         assert len(set(map(tuple, sentences.values()))) == 1, (question, sentences)

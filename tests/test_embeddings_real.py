@@ -93,7 +93,7 @@ def test_embeddinggemma_vectors_are_768_wide_and_find_italian_passages_for_engli
     assert len(query) == 768 and math.isclose(sum(v * v for v in query), 1.0, rel_tol=1e-3)
     store = ChunkStore(settings, embeddings)
     ingest(settings, store)
-    assert store.built_with() == "google/embeddinggemma-300m"
+    assert store.built_with() == "google/embeddinggemma-300m+sentences@128d"  # the sentence index at 128 dimensions
     for question, needle in CROSS_LINGUAL:
         top3 = [chunk.text for chunk, _ in store.dense_search(question, 3)]
         assert any(needle in text for text in top3), question

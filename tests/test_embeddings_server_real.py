@@ -100,8 +100,8 @@ def test_server_vectors_are_the_local_runtimes(server: str, cache_dir: Path) -> 
 
 def test_both_indexes_give_the_same_passages_for_the_projects_questions(indexes: dict[str, Settings]) -> None:
     stores = {name: ChunkStore(s, make_embeddings(s)) for name, s in indexes.items()}
-    assert stores["server"].built_with() == "openai:embeddinggemma"
-    assert stores["local"].built_with() == "google/embeddinggemma-300m"
+    assert stores["server"].built_with() == "openai:embeddinggemma+sentences@128d"
+    assert stores["local"].built_with() == "google/embeddinggemma-300m+sentences@128d"
     assert stores["server"].stored_ids() == stores["local"].stored_ids()  # ids come from content
     assert indexes["server"].profile == indexes["local"].profile  # EmbeddingGemma's calibrated scale
     retrievers = {name: HybridRetriever(indexes[name], store) for name, store in stores.items()}

@@ -51,7 +51,7 @@ def test_manifest_records_embedder_and_articles(settings: Settings) -> None:
     report = ingest(settings, store)
     manifest = read_manifest(settings)
     assert manifest is not None
-    assert manifest["embedder"] == "fake/hash-256"
+    assert manifest["embedder"] == "fake/hash-256+sentences@128d"  # with the sentence index's width in force
     assert manifest["chunks"] == report.chunks
     assert sorted(a["date"] for a in manifest["articles"]) == ["2025-09-17", "2025-12-09"]
 
@@ -65,7 +65,7 @@ def test_querying_with_another_embedder_is_an_error_and_ingest_rebuilds_with_a_n
     report = ingest(settings, other)  # an old index after RAG_EMBEDDER changed: `make run` just works
     assert "fake/hash-256" in report.rebuilt and "fake/other" in report.rebuilt
     assert report.added == report.chunks == first.chunks
-    assert other.built_with() == "fake/other" and not other.problems()
+    assert other.built_with() == "fake/other+sentences@128d" and not other.problems()
     assert ingest(settings, other).rebuilt == ""  # and only once
 
 

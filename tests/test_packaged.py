@@ -13,7 +13,7 @@ import pytest
 from rag.errors import ModelUnavailable
 from rag.models.embedder_files import EMBEDDINGGEMMA_300M, RECORD_NAME, PackagedEmbedder
 from rag.models.embedder_files import is_verified as embedder_verified
-from rag.models.embedder_onnx import RECORD, is_exported
+from rag.models.embedder_onnx import INT8_WEIGHTS, RECORD, is_exported
 from rag.models.model_files import PackagedModel, ensure_model
 from rag.models.model_files import is_verified as model_verified
 from rag.models.packaged import (
@@ -134,6 +134,13 @@ def test_records_in_the_shapes_already_on_disk_still_verify(tmp_path: Path) -> N
     record = {"source_sha256": source, "runtime": "onnx", "files": {"model.onnx": {"size": len(DATA), "sha256": sha}}}
     (onnx / RECORD).write_text(json.dumps(record, indent=1))
     assert is_exported(onnx)
+    # int8 made before its weights kept 7 bits (no record of them) is made again; this quantization's is kept
+    assert not is_exported(onnx, "onnx-int8")
+    (onnx / RECORD).write_text(json.dumps({**record, "runtime": "onnx-int8", "weights": INT8_WEIGHTS}, indent=1))
+    assert is_exported(onnx, "onnx-int8")
+    (onnx / RECORD).write_text(json.dumps({**record, "runtime": "onnx-int8", "weights": "int8"}, indent=1))
+    assert not is_exported(onnx, "onnx-int8")
+    (onnx / RECORD).write_text(json.dumps(record, indent=1))
     (onnx / "extra.bin").write_bytes(b"x")  # a file the record does not name
     assert not is_exported(onnx)
 

@@ -1,16 +1,20 @@
 """EmbeddingGemma-300m on ONNX Runtime: exported once from the verified folder, then run without torch.
 
 `rag model` exports the transformer (token ids -> hidden states) with torch's ONNX exporter, in a child
-process, from `<cache_dir>/models/embeddinggemma-300m/`; for "onnx-int8" it then quantizes the weights of
-its matrix products to int8 (dynamic quantization, per channel). Mean pooling, the model's two dense layers
-and the normalization run in numpy from the folder's own `2_Dense`/`3_Dense` weights. The files go to
-`<cache_dir>/models/embeddinggemma-300m-<runtime>/` with a record of their sizes and sha256 and of the
-source weights' sha256; the folder moves into place in one rename, so a killed export leaves nothing that
-looks ready. Nothing is downloaded.
+process, from `<cache_dir>/models/embeddinggemma-300m/`; for "onnx-int8" it then quantizes the weights of its
+matrix products to int8 (dynamic quantization, per channel, 7-bit weights: `INT8_WEIGHTS`). Mean pooling, the
+model's two dense layers and the normalization run in numpy from the folder's own `2_Dense`/`3_Dense` weights.
+The files go to `<cache_dir>/models/embeddinggemma-300m-<runtime>/` with a record of their sizes and sha256
+and of the source weights' sha256; the folder moves into place in one rename, so a killed export leaves
+nothing that looks ready. Nothing is downloaded.
 
 Measured against torch float32 on the same texts (evals/results/embedder_runtimes.md): float32 vectors
 agree to a cosine of 1.0000 (the same embedder, so an index built by either answers the other's queries);
-int8 vectors to 0.96, so "onnx-int8" names its own embedder and an index built otherwise is re-embedded.
+int8 vectors to about 0.98, so "onnx-int8" names its own embedder and an index built otherwise is re-embedded.
+Its weights keep 7 of their 8 bits (ONNX Runtime's `reduce_range`): on CPUs without VNNI, AVX2's 8-bit
+products saturate, and full 8-bit weights moved the vectors to a cosine of 0.950 (0.927 at worst) there
+against 0.984 with VNNI; 7-bit weights gave 0.984 (0.974) on the AVX2 CPU and 0.983 (0.974) on an AMX one
+(evals/results/embedder_runtimes_avx2.md), so one int8 index answers alike on either kind of CPU.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ from .packaged import (
 )
 
 RUNTIMES = ("onnx", "onnx-int8")
+# how "onnx-int8" quantizes, recorded at export and part of its embedder's name: an export or an index made
+# another way (8-bit weights, before) is made again
+INT8_WEIGHTS = "int8-7bit"
 GRAPH = "model.onnx"
 RECORD = ".newsrag-onnx.json"
 BATCH = 8  # texts per run, sorted by length so a batch pads little
@@ -52,13 +59,15 @@ def onnx_dir(cache_dir: Path, runtime: str) -> Path:
     return Path(cache_dir) / "models" / f"{EMBEDDINGGEMMA_300M.folder}-{runtime}"
 
 
-def is_exported(folder: Path) -> bool:
-    """True when the folder's record names the verified source weights and every file has its size."""
+def is_exported(folder: Path, runtime: str = "onnx") -> bool:
+    """True when the folder's record names the verified source weights (and, for int8, this quantization)
+    and every file has its size."""
     record = read_record(folder / RECORD)
     try:
         return (
             record is not None
             and record.get("source_sha256") == EMBEDDINGGEMMA_300M.safetensors_sha256
+            and (runtime != "onnx-int8" or record.get("weights") == INT8_WEIGHTS)
             and bool(record["files"])
             and file_sizes(folder, RECORD) == {name: entry["size"] for name, entry in record["files"].items()}
         )
@@ -69,8 +78,12 @@ def is_exported(folder: Path) -> bool:
 def check_onnx(cache_dir: Path, runtime: str, verify_hashes: bool = False) -> Path:
     """The exported folder, or ModelUnavailable naming the fix (with `verify_hashes`, every sha256 too)."""
     folder = onnx_dir(cache_dir, runtime)
-    if not is_exported(folder):
-        state = "is incomplete or changed since it was exported" if folder.exists() else "is not exported yet"
+    if not is_exported(folder, runtime):
+        state = (
+            "is incomplete, changed since it was exported or quantized otherwise"
+            if folder.exists()
+            else "is not exported yet"
+        )
         raise ModelUnavailable(f"The {runtime} runtime of {EMBEDDINGGEMMA_300M.name} ({folder}) {state}. {FIX}")
     if verify_hashes:
         record = json.loads((folder / RECORD).read_text())
@@ -85,7 +98,7 @@ def export_onnx(cache_dir: Path, runtime: str, log: Callable[[str], None] = prin
     if runtime not in RUNTIMES:
         raise ModelUnavailable(f"Unknown ONNX runtime '{runtime}'. Use one of {', '.join(RUNTIMES)}.")
     target = onnx_dir(cache_dir, runtime)
-    if is_exported(target):
+    if is_exported(target, runtime):
         return target
     source = check_embedder(cache_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +118,7 @@ def export_onnx(cache_dir: Path, runtime: str, log: Callable[[str], None] = prin
         record = {
             "source_sha256": EMBEDDINGGEMMA_300M.safetensors_sha256,
             "runtime": runtime,
+            **({"weights": INT8_WEIGHTS} if runtime == "onnx-int8" else {}),
             "files": {name: {"size": size, "sha256": sha256_of(staged / name)} for name, size in files.items()},
         }
         write_record(staged / RECORD, record)
@@ -145,8 +159,9 @@ def _export(source: Path, out: Path, runtime: str) -> None:
     if runtime == "onnx-int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
+        # reduce_range: 7-bit weights, whose products cannot saturate AVX2's 16-bit sums (INT8_WEIGHTS)
         quantize_dynamic(str(graph), str(out / GRAPH), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"])  # fmt: skip
+                         reduce_range=True, op_types_to_quantize=["MatMul"])  # fmt: skip
         for leftover in out.glob("float32.onnx*"):
             leftover.unlink()
 
@@ -156,8 +171,8 @@ class OnnxGemmaEmbeddings(Embeddings):
 
     def __init__(self, source: Path, exported: Path, runtime: str, threads: int | None = None) -> None:
         self.source, self.exported, self.runtime = source, exported, runtime
-        # float32 gives torch's vectors (cosine 1.0000): the same embedder; int8 does not
-        self.name = EMBEDDINGGEMMA_300M.name if runtime == "onnx" else f"{EMBEDDINGGEMMA_300M.name}@{runtime}"
+        # float32 gives torch's vectors (cosine 1.0000): the same embedder; int8 does not, and names its weights
+        self.name = EMBEDDINGGEMMA_300M.name if runtime == "onnx" else f"{EMBEDDINGGEMMA_300M.name}@{INT8_WEIGHTS}"
         self.threads = threads or min(os.cpu_count() or 1, 8)
         self._parts: tuple[Any, Any, np.ndarray, dict[str, str]] | None = None
         self._lock = threading.Lock()

@@ -41,7 +41,7 @@ class EmbeddingRequest(BaseModel):
 
 def served_names(embedder: RawEmbedder) -> tuple[str, ...]:
     """The model names a request may ask for, the shortest first: EmbeddingGemma's aliases for its vectors, else
-    the embedder's own name (onnx-int8's vectors are another embedder's: "google/embeddinggemma-300m@onnx-int8")."""
+    the embedder's own name (onnx-int8's vectors are another embedder's: "google/embeddinggemma-300m@int8-7bit")."""
     return GEMMA_NAMES if embedder.name == EMBEDDINGGEMMA_300M.name else (embedder.name,)
 
 
