@@ -21,8 +21,10 @@ from rag.chunking import split_sentences
 from rag.corpus import load_corpus
 from rag.errors import ModelUnavailable
 from rag.models.embedder_files import check_embedder
+from rag.models.embedder_gguf import RUNTIMES as GGUF_RUNTIMES
+from rag.models.embedder_gguf import LlamaGemmaEmbeddings, check_gguf
 from rag.models.embedder_onnx import RUNTIMES, OnnxGemmaEmbeddings, check_onnx
-from rag.models.embeddings import GemmaEmbeddings, gemma_dtype, gemma_runtime
+from rag.models.embeddings import GemmaEmbeddings, gemma_dtype, gemma_query_runtime, gemma_runtime
 from rag.models.runtime import CpuInfo, cpu_info
 from rag.settings import Settings
 
@@ -36,16 +38,18 @@ SAMPLE_TEXTS, SAMPLE_QUERIES, REPEATS = 48, 8, 3
 
 @dataclass(frozen=True)
 class Runtimes:
-    """The runtimes to compare, by label with REFERENCE among them; the label `auto` picks; the ones left out."""
+    """The runtimes to compare, by label with REFERENCE among them; the labels `auto` picks for documents and for
+    questions; the ones left out."""
 
     embedders: dict[str, Embeddings]
     auto: str
     missing: dict[str, str] = field(default_factory=dict)  # label -> why it is not measured here
+    auto_queries: str = ""
 
 
 def gemma_runtimes(settings: Settings, cpu: CpuInfo) -> Runtimes:
     """torch float32, the runtime `auto` picks on this CPU, and every other one this machine can run:
-    torch bfloat16 where the CPU computes it natively, each ONNX export found in the cache."""
+    torch bfloat16 where the CPU computes it natively, each ONNX export and GGUF conversion found in the cache."""
     folder = check_embedder(settings.cache_dir)
     dtype, runtime = gemma_dtype("auto", cpu), gemma_runtime("auto", cpu)
     embedders: dict[str, Embeddings] = {REFERENCE: GemmaEmbeddings(folder, "float32")}
@@ -59,7 +63,14 @@ def gemma_runtimes(settings: Settings, cpu: CpuInfo) -> Runtimes:
             embedders[name] = OnnxGemmaEmbeddings(folder, check_onnx(settings.cache_dir, name), name)
         except ModelUnavailable:
             missing[name] = f"not exported; `RAG_EMBEDDER_RUNTIME={name} rag model` exports it"
-    return Runtimes(embedders, f"torch {dtype}" if runtime == "torch" else runtime, missing)
+    for name in GGUF_RUNTIMES:
+        try:
+            embedders[name] = LlamaGemmaEmbeddings(folder, check_gguf(settings.cache_dir, name), name)
+        except ModelUnavailable:
+            missing[name] = f"not converted; `RAG_EMBEDDER_RUNTIME={name} rag model` converts it"
+    label = f"torch {dtype}" if runtime == "torch" else runtime
+    queries = gemma_query_runtime("auto", runtime)
+    return Runtimes(embedders, label, missing, label if queries == runtime else queries)
 
 
 def cpu_identity(cpuinfo: str | None = None) -> dict[str, Any]:
@@ -152,6 +163,7 @@ def runtime_figures(
         )
     return {
         "auto": runtimes.auto,
+        "auto_queries": runtimes.auto_queries or runtimes.auto,
         "reference": REFERENCE,
         "texts": len(texts),
         "text_chars": chars,
@@ -162,6 +174,12 @@ def runtime_figures(
     }
 
 
+def _auto(label: str, section: dict[str, Any]) -> str:
+    """ " (auto)", " (auto, questions)" or "": what `auto` uses this runtime for."""
+    roles = [role for role, key in (("documents", "auto"), ("questions", "auto_queries")) if section.get(key) == label]
+    return "" if not roles else " (auto)" if len(roles) == 2 else f" (auto, {roles[0]})"
+
+
 def runtimes_markdown(section: dict[str, Any]) -> list[str]:
     cpu = section["cpu"]
     flags = ", ".join(f"{flag} {'yes' if cpu[flag] else 'no'}" for flag in ("avx2", "avx512_bf16", "amx"))
@@ -169,7 +187,8 @@ def runtimes_markdown(section: dict[str, Any]) -> list[str]:
         "## EmbeddingGemma runtimes on the same texts",
         "",
         f"- CPU: {cpu['name']}, family {cpu['family'] or '?'} model {cpu['model'] or '?'}; {flags}. "
-        f"`auto` picks **{section['auto']}** here.",
+        f"`auto` picks **{section['auto']}** here for documents and "
+        f"**{section.get('auto_queries', section['auto'])}** for questions.",
         f"- {section['texts']} sentences of the SQuAD-it articles ({section['text_chars']:,} characters) in one "
         f"call, and {section['queries']} of its questions one at a time; {section['repeats']} repetitions, the "
         "runtimes taking turns in a rotating order. Rates are medians, their range in brackets.",
@@ -181,7 +200,7 @@ def runtimes_markdown(section: dict[str, Any]) -> list[str]:
     for row in section["rows"]:
         low, high = row["docs_chars_per_s_range"]
         lines.append(
-            f"| {row['runtime']}{' (auto)' if row['runtime'] == section['auto'] else ''} "
+            f"| {row['runtime']}{_auto(row['runtime'], section)} "
             f"| {row['docs_chars_per_s']:,} ({low:,}–{high:,}) | {row['vs_reference']:.2f}x | {row['query_p50_ms']} "
             f"| {row['doc_cosine_mean']:.4f} ({row['doc_cosine_min']:.4f}) "
             f"| {row['query_cosine_mean']:.4f} ({row['query_cosine_min']:.4f}) |"

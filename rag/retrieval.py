@@ -18,6 +18,7 @@ import numpy as np
 from .chunking import split_sentences
 from .fusion import Candidates, ranked
 from .keyword import BM25Index, analyze
+from .models.runtime import quiet_numpy_threads
 from .periods import day_number
 from .settings import Settings
 from .store import ChunkStore
@@ -46,6 +47,7 @@ class HybridRetriever:
     def __init__(self, settings: Settings, store: ChunkStore) -> None:
         self.settings = settings
         self.store = store
+        quiet_numpy_threads()
         self._keyword: _KeywordSide | None = None
         self._lock = threading.Lock()
 
@@ -111,7 +113,9 @@ class HybridRetriever:
         vector = self.store.embed_query(question)
         found = self._gather(question, vector, side, k, scope)
         order = ranked(found, self.settings.fusion_params, k)
-        per_sentence = self.store.sentence_scores(vector, [cid for cid, _ in order])
+        ids = [cid for cid, _ in order]
+        counts = {cid: len(split_sentences(side.chunks[cid].text)) for cid in ids}
+        per_sentence = self.store.sentence_scores(vector, ids, counts)
         hits = []
         for rank, (cid, score) in enumerate(order, start=1):
             scores = tuple(per_sentence.get(cid, ()))

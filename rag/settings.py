@@ -123,9 +123,14 @@ class Settings(BaseSettings):
     embedder_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     # EmbeddingGemma's runtime: auto = torch on CPUs with AMX (bfloat16 tiles), else ONNX Runtime in float32
     # (torch float32's vectors, cosine 1.0000; on AVX-512 BF16 as fast as torch bfloat16, in 0.8 GB against 1.4);
-    # "onnx-int8" is faster still but its vectors differ, so it names its own embedder. `rag model` exports
-    # the ONNX files.
-    embedder_runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
+    # "onnx-int8" is faster still but its vectors differ, so it names its own embedder; "gguf" / "gguf-f16" run
+    # it on llama.cpp (Q8_0 / float16 weights, cosine 0.9997 / 1.0000 to float32). `rag model` exports the ONNX
+    # files or converts the GGUF.
+    embedder_runtime: Literal["auto", "torch", "onnx", "onnx-int8", "gguf", "gguf-f16"] = "auto"
+    # the runtime that embeds questions: auto = llama.cpp ("gguf": the quickest on one short text and the
+    # lightest in a search process) unless the documents' runtime gives other vectors (onnx-int8), then theirs;
+    # "documents" = the documents' runtime; or one of the runtimes above that gives the same vectors
+    embedder_query_runtime: Literal["auto", "documents", "torch", "onnx", "gguf", "gguf-f16"] = "auto"
     # EmbeddingGemma's vector width: 768, or 512 / 256 / 128 (its Matryoshka widths: the vector's start,
     # normalized; a smaller index in memory). The width is part of the embedder's name the index records.
     embedder_dims: PositiveInt = 768

@@ -80,15 +80,19 @@ def _gemma_settings(settings: Settings) -> Settings:
 def test_embeddinggemma_vectors_are_768_wide_and_find_italian_passages_for_english_questions(
     settings: Settings,
 ) -> None:
+    from rag.models.embedder_gguf import LlamaGemmaEmbeddings
     from rag.models.embedder_onnx import OnnxGemmaEmbeddings
     from rag.models.embeddings import GemmaEmbeddings, gemma_runtime
+    from rag.models.roles import RoleEmbeddings
     from rag.models.runtime import cpu_info
 
     settings = _gemma_settings(settings)
     embeddings = make_embeddings(settings)
-    # auto picks the runtime by CPU (torch with AMX, else ONNX float32); both carry the model's name.
+    # auto picks the documents' runtime by CPU (torch with AMX, else ONNX float32) and llama.cpp for questions;
+    # all carry the model's name.
     expected = GemmaEmbeddings if gemma_runtime("auto", cpu_info()) == "torch" else OnnxGemmaEmbeddings
-    assert isinstance(embeddings, expected) and embeddings.name == "google/embeddinggemma-300m"
+    assert isinstance(embeddings, RoleEmbeddings) and embeddings.name == "google/embeddinggemma-300m"
+    assert isinstance(embeddings.documents, expected) and isinstance(embeddings.queries, LlamaGemmaEmbeddings)
     query = embeddings.embed_query("Quando arrivano i modelli Ford?")
     assert len(query) == 768 and math.isclose(sum(v * v for v in query), 1.0, rel_tol=1e-3)
     store = ChunkStore(settings, embeddings)

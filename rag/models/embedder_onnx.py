@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -34,15 +33,7 @@ from langchain_core.embeddings import Embeddings
 
 from ..errors import ModelUnavailable
 from .embedder_files import EMBEDDINGGEMMA_300M, check_embedder
-from .packaged import (
-    file_sizes,
-    move_into_place,
-    read_record,
-    remove_leftovers,
-    sha256_of,
-    staging_path,
-    write_record,
-)
+from .packaged import build_folder, check_folder, is_recorded
 
 RUNTIMES = ("onnx", "onnx-int8")
 # how "onnx-int8" quantizes, recorded at export and part of its embedder's name: an export or an index made
@@ -59,38 +50,21 @@ def onnx_dir(cache_dir: Path, runtime: str) -> Path:
     return Path(cache_dir) / "models" / f"{EMBEDDINGGEMMA_300M.folder}-{runtime}"
 
 
+def _expected(runtime: str) -> dict[str, str]:
+    int8 = {"weights": INT8_WEIGHTS} if runtime == "onnx-int8" else {}
+    return {"source_sha256": EMBEDDINGGEMMA_300M.safetensors_sha256, **int8}
+
+
 def is_exported(folder: Path, runtime: str = "onnx") -> bool:
     """True when the folder's record names the verified source weights (and, for int8, this quantization)
     and every file has its size."""
-    record = read_record(folder / RECORD)
-    try:
-        return (
-            record is not None
-            and record.get("source_sha256") == EMBEDDINGGEMMA_300M.safetensors_sha256
-            and (runtime != "onnx-int8" or record.get("weights") == INT8_WEIGHTS)
-            and bool(record["files"])
-            and file_sizes(folder, RECORD) == {name: entry["size"] for name, entry in record["files"].items()}
-        )
-    except (OSError, KeyError, TypeError, AttributeError):
-        return False
+    return is_recorded(folder, RECORD, _expected(runtime))
 
 
 def check_onnx(cache_dir: Path, runtime: str, verify_hashes: bool = False) -> Path:
     """The exported folder, or ModelUnavailable naming the fix (with `verify_hashes`, every sha256 too)."""
-    folder = onnx_dir(cache_dir, runtime)
-    if not is_exported(folder, runtime):
-        state = (
-            "is incomplete, changed since it was exported or quantized otherwise"
-            if folder.exists()
-            else "is not exported yet"
-        )
-        raise ModelUnavailable(f"The {runtime} runtime of {EMBEDDINGGEMMA_300M.name} ({folder}) {state}. {FIX}")
-    if verify_hashes:
-        record = json.loads((folder / RECORD).read_text())
-        for name, entry in record["files"].items():
-            if sha256_of(folder / name) != entry["sha256"]:
-                raise ModelUnavailable(f"{folder / name} does not match the sha256 recorded at export. {FIX}")
-    return folder
+    what = f"The {runtime} runtime of {EMBEDDINGGEMMA_300M.name}"
+    return check_folder(onnx_dir(cache_dir, runtime), RECORD, _expected(runtime), what, FIX, verify_hashes)
 
 
 def export_onnx(cache_dir: Path, runtime: str, log: Callable[[str], None] = print) -> Path:
@@ -101,30 +75,16 @@ def export_onnx(cache_dir: Path, runtime: str, log: Callable[[str], None] = prin
     if is_exported(target, runtime):
         return target
     source = check_embedder(cache_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(target)
-    work = staging_path(target)
-    shutil.rmtree(work, ignore_errors=True)
-    staged = work / "export"
-    staged.mkdir(parents=True)
-    try:
+
+    def export(staged: Path, _work: Path) -> None:
         log(f"{EMBEDDINGGEMMA_300M.name}: exporting to ONNX ({runtime}), about 2 minutes")
         command = [sys.executable, "-m", "rag.models.embedder_onnx", str(source), str(staged), runtime]
         done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         if done.returncode != 0 or not (staged / GRAPH).exists():
             last = (done.stderr or "").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
             raise ModelUnavailable(f"The ONNX export of {EMBEDDINGGEMMA_300M.name} failed: {last[0]}. {FIX}")
-        files = file_sizes(staged, RECORD)
-        record = {
-            "source_sha256": EMBEDDINGGEMMA_300M.safetensors_sha256,
-            "runtime": runtime,
-            **({"weights": INT8_WEIGHTS} if runtime == "onnx-int8" else {}),
-            "files": {name: {"size": size, "sha256": sha256_of(staged / name)} for name, size in files.items()},
-        }
-        write_record(staged / RECORD, record)
-        move_into_place(staged, target, work / "old")  # the old one goes with the work folder
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+
+    build_folder(target, RECORD, {"runtime": runtime, **_expected(runtime)}, export)
     log(f"{EMBEDDINGGEMMA_300M.name}: {runtime} ready at {target}")
     return target
 

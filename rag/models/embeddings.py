@@ -17,9 +17,12 @@ from langchain_core.embeddings import Embeddings
 from ..errors import ModelUnavailable
 from ..settings import E5_NAMES, GEMMA_NAMES, Settings, gemma_vectors
 from .embedder_files import EMBEDDINGGEMMA_300M, check_embedder
+from .embedder_gguf import RUNTIMES as GGUF_RUNTIMES
+from .embedder_gguf import LlamaGemmaEmbeddings, check_gguf
 from .embedder_onnx import OnnxGemmaEmbeddings, check_onnx
 from .embedder_openai import OpenAIEmbeddings
 from .matryoshka import FULL_DIMS, ShortEmbeddings
+from .roles import RoleEmbeddings
 from .runtime import CpuInfo, cpu_info
 
 
@@ -173,6 +176,16 @@ def gemma_runtime(setting: str, cpu: CpuInfo) -> str:
     return "torch" if "amx_bf16" in cpu.features else "onnx"
 
 
+def gemma_query_runtime(setting: str, documents: str) -> str:
+    """The runtime that embeds questions, given the documents' (see rag/models/roles.py).
+
+    Example: ("auto", "torch") -> "gguf"; ("auto", "onnx-int8") -> "onnx-int8"; ("documents", "onnx") -> "onnx".
+    """
+    if setting == "documents" or (setting == "auto" and documents == "onnx-int8"):
+        return documents
+    return "gguf" if setting == "auto" else setting
+
+
 def is_gemma(settings: Settings) -> bool:
     return settings.embedder.strip() in GEMMA_NAMES
 
@@ -196,16 +209,26 @@ def make_embeddings(settings: Settings) -> Embeddings:
     return ShortEmbeddings(embeddings, settings.embedder_dims)
 
 
+def gemma_embeddings(settings: Settings, runtime: str, cpu: CpuInfo) -> Embeddings:
+    """EmbeddingGemma on one runtime (not "auto"), its files checked; the model loads on first use."""
+    folder = check_embedder(settings.cache_dir)
+    if runtime == "torch":
+        return GemmaEmbeddings(folder, gemma_dtype(settings.embedder_dtype, cpu))
+    if runtime in GGUF_RUNTIMES:
+        return LlamaGemmaEmbeddings(folder, check_gguf(settings.cache_dir, runtime), runtime)
+    return OnnxGemmaEmbeddings(folder, check_onnx(settings.cache_dir, runtime), runtime)
+
+
 def _full_embeddings(settings: Settings) -> Embeddings:
     spec = settings.embedder.strip()
     if spec in E5_NAMES:
         return E5Embeddings()
     if spec in GEMMA_NAMES:
-        folder, cpu = check_embedder(settings.cache_dir), cpu_info()
+        cpu = cpu_info()
         runtime = gemma_runtime(settings.embedder_runtime, cpu)
-        if runtime == "torch":
-            return GemmaEmbeddings(folder, gemma_dtype(settings.embedder_dtype, cpu))
-        return OnnxGemmaEmbeddings(folder, check_onnx(settings.cache_dir, runtime), runtime)
+        documents = gemma_embeddings(settings, runtime, cpu)
+        asked = gemma_query_runtime(settings.embedder_query_runtime, runtime)
+        return documents if asked == runtime else RoleEmbeddings(documents, gemma_embeddings(settings, asked, cpu))
     backend, _, model = spec.partition(":")
     if backend in ("sentence-transformers", "st") and model:
         return SentenceTransformerEmbeddings(model)

@@ -52,8 +52,12 @@ def local_embedder(settings: Settings) -> RawEmbedder:
     from .matryoshka import FULL_DIMS
 
     backend, _, model = settings.embedder.strip().partition(":")
-    local = settings.model_copy(
-        update={"embedder": model if backend == "openai" else settings.embedder, "embedder_dims": FULL_DIMS}
+    local = settings.model_copy(  # it embeds texts as given, all on the documents' runtime
+        update={
+            "embedder": model if backend == "openai" else settings.embedder,
+            "embedder_dims": FULL_DIMS,
+            "embedder_query_runtime": "documents",
+        }
     )
     embedder = make_embeddings(local)
     if not callable(getattr(embedder, "embed_raw", None)):

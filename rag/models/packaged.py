@@ -1,10 +1,12 @@
 """What the packaged-weights modules share: sha256 in blocks, verified records, staging beside the target.
 
-The GGUF file (model_files.py), the EmbeddingGemma folder (embedder_files.py) and its ONNX exports
-(embedder_onnx.py) are each built in a hidden staging path next to where they belong and renamed into place
-once checked, so a killed run never leaves something that looks ready. A small JSON record (next to the file,
-or inside the folder) says what was verified; each module keeps its own record's fields, and later runs
-trust it while the sizes (and, where recorded, mtimes) still match, instead of hashing a gigabyte again.
+The GGUF file (model_files.py), the EmbeddingGemma folder (embedder_files.py), its ONNX exports
+(embedder_onnx.py) and its GGUF conversions (embedder_gguf.py) are each built in a hidden staging path
+next to where they belong and renamed into place once checked, so a killed run never leaves something
+that looks ready. A small JSON record (next to the file, or inside the folder) says what was verified;
+each module keeps its own record's fields, and later runs trust it while the sizes (and, where recorded,
+mtimes) still match, instead of hashing a gigabyte again. The exports and conversions share
+`build_folder` and `check_folder`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -122,3 +125,56 @@ def check_free_space(folder: Path, needed: int, what: str, fix: str) -> None:
             f"{what} needs about {needed / 1e9:.1f} GB free in {folder}, only {free / 1e9:.1f} GB is. "
             f"Free some space (or set RAG_CACHE_DIR elsewhere), then {fix}"
         )
+
+
+def is_recorded(folder: Path, record_name: str, expected: dict[str, Any]) -> bool:
+    """True when the folder's record holds every `expected` field with its value and lists files that all
+    still have their recorded sizes."""
+    record = read_record(folder / record_name)
+    try:
+        return (
+            record is not None
+            and all(record.get(key) == value for key, value in expected.items())
+            and bool(record["files"])
+            and file_sizes(folder, record_name) == {name: entry["size"] for name, entry in record["files"].items()}
+        )
+    except (OSError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def check_folder(
+    folder: Path, record_name: str, expected: dict[str, Any], what: str, fix: str, verify_hashes: bool = False
+) -> Path:
+    """The folder a conversion or export made, or ModelUnavailable naming `what` and the fix (with
+    `verify_hashes`, every file's sha256 is compared with its record's too)."""
+    if not is_recorded(folder, record_name, expected):
+        state = "is not exported yet"
+        if folder.exists():
+            state = "is incomplete, changed since it was exported or made otherwise"
+        raise ModelUnavailable(f"{what} ({folder}) {state}. {fix}")
+    if verify_hashes:
+        record = json.loads((folder / record_name).read_text())
+        for name, entry in record["files"].items():
+            if sha256_of(folder / name) != entry["sha256"]:
+                raise ModelUnavailable(f"{folder / name} does not match the sha256 recorded at export. {fix}")
+    return folder
+
+
+def build_folder(target: Path, record_name: str, fields: dict[str, Any], build: Callable[[Path, Path], None]) -> Path:
+    """Make `target` by `build(staged, work)` in a staging folder beside it, record its files' sizes and sha256
+    with `fields`, and move it into place in one rename; the work folder goes whatever happens."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(target)
+    work = staging_path(target)
+    shutil.rmtree(work, ignore_errors=True)
+    staged = work / "export"
+    staged.mkdir(parents=True)
+    try:
+        build(staged, work)
+        files = file_sizes(staged, record_name)
+        hashed = {name: {"size": size, "sha256": sha256_of(staged / name)} for name, size in files.items()}
+        write_record(staged / record_name, {**fields, "files": hashed})
+        move_into_place(staged, target, work / "old")  # the old one goes with the work folder
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
