@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,33 @@ def wait_until_answers(
             if time.monotonic() > deadline:
                 pytest.fail(f"{name} did not answer within {timeout:g} s")
             time.sleep(interval)
+
+
+@contextlib.contextmanager
+def running_server(command: list[str], url: str, folder: Path, name: str, timeout: float) -> Iterator[str]:
+    """Start a server a test needs, its output in a file in `folder` (a loading log would fill a pipe); yield
+    `url` once it answers; stop it whatever happens."""
+    log = folder / "server.log"
+    output = log.open("w")
+    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_until_answers(process, f"{url}/models", log, name, timeout, interval=1)
+        yield url
+    finally:
+        stop_process(process, timeout=20)
+        output.close()
+
+
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new cache folder whose EmbeddingGemma is a link to the user cache's verified one (a named skip where
+    `rag model` has not assembled it), for exports and conversions a test makes and removes."""
+    from rag.models.embedder_files import embedder_status, model_dir
+    from rag.settings import default_cache_dir
+
+    ok, why = embedder_status(default_cache_dir())
+    if not ok:
+        pytest.skip(f"EmbeddingGemma is not assembled here ({why})")
+    cache = tmp_path_factory.mktemp("cache")
+    (cache / "models").mkdir()
+    model_dir(cache).symlink_to(model_dir(default_cache_dir()), target_is_directory=True)
+    return cache

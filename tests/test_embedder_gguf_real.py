@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 
 from rag.errors import ModelUnavailable
 from rag.ingest import ingest
-from rag.models.embedder_files import EMBEDDINGGEMMA_300M, embedder_status, model_dir
+from rag.models.embedder_files import EMBEDDINGGEMMA_300M, model_dir
 from rag.models.embedder_gguf import (
     CONVERTER,
     RECORD,
@@ -35,7 +34,7 @@ from rag.models.embeddings import GemmaEmbeddings, make_embeddings
 from rag.models.roles import RoleEmbeddings
 from rag.settings import Settings, default_cache_dir
 from rag.store import ChunkStore
-from tests.conftest import FIXTURES, free_port, stop_process, wait_until_answers
+from tests.conftest import FIXTURES, free_port, model_cache, running_server
 from tests.test_embedder_onnx_real import bilingual_texts, cosines, project_questions
 
 pytestmark = pytest.mark.slow
@@ -44,12 +43,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A cache folder with the verified model (a link to the user's) and its Q8_0 conversion."""
-    ok, why = embedder_status(default_cache_dir())
-    if not ok:
-        pytest.skip(f"EmbeddingGemma is not assembled here ({why})")
-    cache = tmp_path_factory.mktemp("cache")
-    (cache / "models").mkdir()
-    model_dir(cache).symlink_to(model_dir(default_cache_dir()), target_is_directory=True)
+    cache = model_cache(tmp_path_factory)
     archive = default_cache_dir() / "sources" / CONVERTER.archive
     if archive.is_file():  # else the conversion fetches it
         (cache / "sources").mkdir()
@@ -139,19 +133,12 @@ def assert_same_up_to_near_ties(question: str, *asked: tuple[ChunkStore, list[fl
 def llama_server(cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama.cpp's own OpenAI-compatible server (llama-cpp-python's `llama_cpp.server`) with the converted file."""
     port = free_port()
-    log = tmp_path_factory.mktemp("embeddings-server") / "server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_dir(cache, "gguf") / WEIGHTS),
                "--embedding", "true", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
                "--n_batch", "2048", "--n_ubatch", "2048", "--n_threads", "2"]  # fmt: skip
-    output = log.open("w")
-    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_until_answers(process, f"{url}/models", log, "llama.cpp's server", 120, interval=1)
+    folder = tmp_path_factory.mktemp("embeddings-server")
+    with running_server(command, f"http://127.0.0.1:{port}/v1", folder, "llama.cpp's server", 120) as url:
         yield url
-    finally:
-        stop_process(process, timeout=20)
-        output.close()
 
 
 def test_llama_cpp_server_serves_the_same_index(

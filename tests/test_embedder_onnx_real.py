@@ -19,12 +19,12 @@ from rag.chunking import split_sentences
 from rag.corpus import load_corpus
 from rag.errors import ModelUnavailable
 from rag.ingest import ingest
-from rag.models.embedder_files import EMBEDDINGGEMMA_300M, embedder_status, model_dir
+from rag.models.embedder_files import EMBEDDINGGEMMA_300M, model_dir
 from rag.models.embedder_onnx import GRAPH, RECORD, OnnxGemmaEmbeddings, check_onnx, export_onnx, onnx_dir
 from rag.models.embeddings import GemmaEmbeddings
-from rag.settings import Settings, default_cache_dir
+from rag.settings import Settings
 from rag.store import ChunkStore
-from tests.conftest import FIXTURES, ROOT, SEED_CORPUS
+from tests.conftest import FIXTURES, ROOT, SEED_CORPUS, model_cache
 
 pytestmark = pytest.mark.slow
 
@@ -32,12 +32,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A cache folder with the verified model (a link to the user's) and its float32 ONNX export."""
-    ok, why = embedder_status(default_cache_dir())
-    if not ok:
-        pytest.skip(f"EmbeddingGemma is not assembled here ({why})")
-    cache = tmp_path_factory.mktemp("cache")
-    (cache / "models").mkdir()
-    model_dir(cache).symlink_to(model_dir(default_cache_dir()), target_is_directory=True)
+    cache = model_cache(tmp_path_factory)
     export_onnx(cache, "onnx", log=lambda _: None)
     yield cache
     shutil.rmtree(onnx_dir(cache, "onnx"), ignore_errors=True)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from rag.models.model_files import QWEN_1_5B, ensure_model
 from rag.models.reader import as_chat_messages
 from rag.service import build_service
 from rag.settings import Settings, default_cache_dir
-from tests.conftest import free_port, stop_process, wait_until_answers
+from tests.conftest import free_port, running_server
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,18 +35,11 @@ def model_path() -> Path:
 @pytest.fixture(scope="module")
 def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"  # a file: its loading log would fill a pipe
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
                "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--seed", "0"]  # fmt: skip
-    output = log.open("w")
-    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_until_answers(process, f"{url}/models", log, "llama.cpp's server", 180, interval=1)
+    folder = tmp_path_factory.mktemp("server")
+    with running_server(command, f"http://127.0.0.1:{port}/v1", folder, "llama.cpp's server", 180) as url:
         yield url
-    finally:
-        stop_process(process, timeout=20)
-        output.close()
 
 
 @pytest.fixture(scope="module")

@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
 from ..errors import ModelUnavailable
 from .embedder_files import EMBEDDINGGEMMA_300M, check_embedder, pip_source
 from .packaged import build_folder, check_folder, is_recorded, sha256_of
+from .roles import PromptedEmbeddings
 from .runtime import parallel_sequences
 
 RUNTIMES = {"gguf": "q8_0", "gguf-f16": "f16"}  # runtime -> the converter's --outtype
@@ -182,7 +182,7 @@ def token_groups(lengths: list[int], budget: int = GROUP_TOKENS, most: int = GRO
         yield group
 
 
-class LlamaGemmaEmbeddings(Embeddings):
+class LlamaGemmaEmbeddings(PromptedEmbeddings):
     """EmbeddingGemma-300m through llama.cpp, with the model's own query and document prompts."""
 
     def __init__(self, source: Path, converted: Path, runtime: str, threads: int | None = None) -> None:
@@ -223,13 +223,3 @@ class LlamaGemmaEmbeddings(Embeddings):
         vectors = np.asarray(rows, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return [list(map(float, row)) for row in vectors / np.maximum(norms, 1e-12)]
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._encode(list(texts), "document") if texts else []
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._encode([text], "query")[0]
-
-    def embed_raw(self, texts: list[str]) -> list[list[float]]:
-        """Vectors of the texts as given, without the model's prompts (what `rag embeddings-server` serves)."""
-        return self._encode(list(texts), "raw") if texts else []

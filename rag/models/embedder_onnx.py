@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
 from ..errors import ModelUnavailable
 from .embedder_files import EMBEDDINGGEMMA_300M, check_embedder
 from .packaged import build_folder, check_folder, is_recorded
+from .roles import PromptedEmbeddings
 
 RUNTIMES = ("onnx", "onnx-int8")
 # how "onnx-int8" quantizes, recorded at export and part of its embedder's name: an export or an index made
@@ -126,7 +126,7 @@ def _export(source: Path, out: Path, runtime: str) -> None:
             leftover.unlink()
 
 
-class OnnxGemmaEmbeddings(Embeddings):
+class OnnxGemmaEmbeddings(PromptedEmbeddings):
     """EmbeddingGemma-300m through ONNX Runtime, with the model's own query and document prompts."""
 
     def __init__(self, source: Path, exported: Path, runtime: str, threads: int | None = None) -> None:
@@ -183,16 +183,6 @@ class OnnxGemmaEmbeddings(Embeddings):
                 vectors[rows] = pooled @ projection
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return [list(map(float, row)) for row in vectors / np.maximum(norms, 1e-12)]
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._encode(list(texts), "document") if texts else []
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._encode([text], "query")[0]
-
-    def embed_raw(self, texts: list[str]) -> list[list[float]]:
-        """Vectors of the texts as given, without the model's prompts (what `rag embeddings-server` serves)."""
-        return self._encode(list(texts), "raw") if texts else []
 
 
 if __name__ == "__main__":  # the export's child process: python -m rag.models.embedder_onnx <source> <out> <runtime>

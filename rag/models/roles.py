@@ -1,4 +1,5 @@
-"""One embedder, two runtimes: documents through one, questions through another.
+"""The roles a text is embedded in (document, question, as given), and one embedder on two runtimes:
+documents through one, questions through another.
 
 A search process embeds only questions, one short text at a time, where llama.cpp is the quickest runtime
 and the lightest in memory (a 312 MB file against torch bfloat16's 1.4 GB or ONNX float32's 0.8 GB), while
@@ -16,6 +17,24 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from ..errors import ModelUnavailable
+
+
+class PromptedEmbeddings(Embeddings):
+    """A runtime of a model with a prompt per role: it implements `_encode(texts, role)` for "document",
+    "query" and "raw" (the texts as given), and the three calls follow."""
+
+    def _encode(self, texts: list[str], role: str) -> list[list[float]]:
+        raise NotImplementedError
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(list(texts), "document") if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([text], "query")[0]
+
+    def embed_raw(self, texts: list[str]) -> list[list[float]]:
+        """Vectors of the texts as given, without the model's prompts (what `rag embeddings-server` serves)."""
+        return self._encode(list(texts), "raw") if texts else []
 
 
 class RoleEmbeddings(Embeddings):
