@@ -21,7 +21,7 @@ from .keyword import BM25Index, analyze
 from .models.runtime import quiet_numpy_threads
 from .periods import day_number
 from .settings import Settings
-from .store import ChunkStore
+from .store import ChunkStore, sentence_ids
 from .types import Chunk, Hit, Scope
 
 QUERY_LANGUAGES = ("it", "en")
@@ -113,14 +113,15 @@ class HybridRetriever:
         vector = self.store.embed_query(question)
         found = self._gather(question, vector, side, k, scope)
         order = ranked(found, self.settings.fusion_params, k)
-        ids = [cid for cid, _ in order]
-        counts = {cid: len(split_sentences(side.chunks[cid].text)) for cid in ids}
-        per_sentence = self.store.sentence_scores(vector, ids, counts)
+        spans_of = {cid: tuple(split_sentences(side.chunks[cid].text)) for cid, _ in order}
+        per_sentence = self.store.sentence_scores(
+            vector, list(spans_of), {cid: len(spans) for cid, spans in spans_of.items()}
+        )
         hits = []
         for rank, (cid, score) in enumerate(order, start=1):
             scores = tuple(per_sentence.get(cid, ()))
             chunk = side.chunks[cid]
-            spans = tuple(split_sentences(chunk.text))
+            spans = spans_of[cid]
             best = max(range(len(scores)), key=scores.__getitem__) if scores else None
             hits.append(
                 Hit(
@@ -181,10 +182,10 @@ def _reach(side: _KeywordSide, scope: Scope) -> _Reach:
     counts = side.sentence_counts
     for cid in chunk_ids:
         if cid not in counts:
-            counts[cid] = len(split_sentences(side.chunks[cid].text))  # the store's sentence ids are <chunk>:<n>
+            counts[cid] = len(split_sentences(side.chunks[cid].text))
     if sum(counts[cid] for cid in chunk_ids) > SCOPE_IDS_LIMIT:
         return _Reach()
-    return _Reach(chunk_ids, [f"{cid}:{n}" for cid in chunk_ids for n in range(counts[cid])])
+    return _Reach(chunk_ids, [sid for cid in chunk_ids for sid in sentence_ids(cid, counts[cid])])
 
 
 def _lang(language: str) -> str:

@@ -79,6 +79,9 @@ def gguf_dir(cache_dir: Path, runtime: str) -> Path:
 
 
 def _expected(runtime: str) -> dict[str, str]:
+    """What the conversion's record must say, for a known runtime; else ModelUnavailable."""
+    if runtime not in RUNTIMES:
+        raise ModelUnavailable(f"Unknown GGUF runtime '{runtime}'. Use one of {', '.join(RUNTIMES)}.")
     return {
         "source_sha256": EMBEDDINGGEMMA_300M.safetensors_sha256,
         "converter_sha256": CONVERTER.sha256,
@@ -88,11 +91,9 @@ def _expected(runtime: str) -> dict[str, str]:
 
 def check_gguf(cache_dir: Path, runtime: str, verify_hashes: bool = False) -> Path:
     """The converted folder, or ModelUnavailable naming the fix (with `verify_hashes`, every sha256 too)."""
-    if runtime not in RUNTIMES:
-        raise ModelUnavailable(f"Unknown GGUF runtime '{runtime}'. Use one of {', '.join(RUNTIMES)}.")
-    folder = gguf_dir(cache_dir, runtime)
-    return check_folder(folder, RECORD, _expected(runtime), f"The {runtime} runtime of {EMBEDDINGGEMMA_300M.name}",
-                        FIX, verify_hashes)  # fmt: skip
+    expected = _expected(runtime)
+    what = f"The {runtime} runtime of {EMBEDDINGGEMMA_300M.name}"
+    return check_folder(gguf_dir(cache_dir, runtime), RECORD, expected, what, FIX, verify_hashes)
 
 
 def convert_gguf(
@@ -102,10 +103,9 @@ def convert_gguf(
     fetch: Callable[[str, str, Path], Path] = pip_source,
 ) -> Path:
     """Return the converted folder for `runtime` ("gguf" or "gguf-f16"), converting it first when needed."""
-    if runtime not in RUNTIMES:
-        raise ModelUnavailable(f"Unknown GGUF runtime '{runtime}'. Use one of {', '.join(RUNTIMES)}.")
-    if is_recorded(gguf_dir(cache_dir, runtime), RECORD, _expected(runtime)):
-        return gguf_dir(cache_dir, runtime)
+    target, expected = gguf_dir(cache_dir, runtime), _expected(runtime)
+    if is_recorded(target, RECORD, expected):
+        return target
     source = check_embedder(cache_dir)
     converter = converter_archive(cache_dir, fetch, log)
 
@@ -121,7 +121,7 @@ def convert_gguf(
             last = (done.stderr or "").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
             raise ModelUnavailable(f"The GGUF conversion of {EMBEDDINGGEMMA_300M.name} failed: {last[0]}. {FIX}")
 
-    target = build_folder(gguf_dir(cache_dir, runtime), RECORD, {"runtime": runtime, **_expected(runtime)}, convert)
+    build_folder(target, RECORD, {"runtime": runtime, **expected}, convert)
     log(f"{EMBEDDINGGEMMA_300M.name}: {runtime} ready at {target}")
     return target
 
